@@ -1,0 +1,156 @@
+// The CPU ops at BERT-base sizes (hidden 768, 12 heads of 64, FFN 3072) for
+// 128 and 512 tokens. GEMM-shaped ops report GFLOP/s; element-wise ops report
+// bytes/s (one read + one write of the tensor).
+//   OMP_NUM_THREADS=2 ./gaze_benchmarks --benchmark_filter=BM_Op
+#include <benchmark/benchmark.h>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "gaze/ops.hpp"
+#include "gaze/tensor.hpp"
+
+namespace {
+
+using gaze::Shape;
+using gaze::Tensor;
+namespace ops = gaze::ops;
+
+Tensor random_tensor(const Shape& shape, uint32_t seed, float lo = -1.0f, float hi = 1.0f) {
+    std::mt19937 rng(seed);
+    std::uniform_real_distribution<float> dist(lo, hi);
+    Tensor t(shape);
+    for (int64_t i = 0; i < t.numel(); ++i) t.data()[i] = dist(rng);
+    return t;
+}
+
+void set_flops(benchmark::State& state, double flops_per_iteration) {
+    state.counters["GFLOP/s"] = benchmark::Counter(flops_per_iteration * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+// ---- linear: x [rows, in] W^T, W [out, in] (torch.nn.Linear layout) + bias ----
+void BM_OpLinear(benchmark::State& state) {
+    const int64_t rows = state.range(0), in = state.range(1), out_f = state.range(2);
+    const Tensor x = random_tensor({rows, in}, 1);
+    const Tensor w = random_tensor({out_f, in}, 2, -0.05f, 0.05f);
+    const Tensor b = random_tensor({out_f}, 3);
+    Tensor out;
+    ops::linear(x, w, b, ops::WeightLayout::out_in, out);
+    for (auto _ : state) {
+        ops::linear(x, w, b, ops::WeightLayout::out_in, out);
+        benchmark::DoNotOptimize(out.data());
+        benchmark::ClobberMemory();
+    }
+    set_flops(state, 2.0 * static_cast<double>(rows * in * out_f));
+}
+// attention output / pooler (768x768), fused QKV (768 -> 2304), FFN in (768 -> 3072), FFN out (3072 -> 768)
+BENCHMARK(BM_OpLinear)
+    ->ArgNames({"rows", "in", "out"})
+    ->Args({128, 768, 768})
+    ->Args({128, 768, 2304})
+    ->Args({128, 768, 3072})
+    ->Args({128, 3072, 768})
+    ->Args({512, 768, 3072})
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
+
+// ---- normalisation, activations, softmax ----------------------------------------
+void set_bytes(benchmark::State& state, int64_t elements) {
+    state.SetBytesProcessed(state.iterations() * elements * 2 * static_cast<int64_t>(sizeof(float)));
+}
+
+void BM_OpLayerNorm(benchmark::State& state) {
+    const int64_t rows = state.range(0), h = 768;
+    const Tensor x = random_tensor({rows, h}, 4, 1.0f, 3.0f);
+    const Tensor g = random_tensor({h}, 5), b = random_tensor({h}, 6);
+    Tensor out;
+    for (auto _ : state) {
+        ops::layer_norm(x, g, b, 1e-12f, out);
+        benchmark::DoNotOptimize(out.data());
+        benchmark::ClobberMemory();
+    }
+    set_bytes(state, rows * h);
+}
+BENCHMARK(BM_OpLayerNorm)->ArgName("rows")->Arg(128)->Arg(512)->UseRealTime()->Unit(benchmark::kMicrosecond);
+
+// The activation runs in place, so each iteration restores the input first
+// (a memcpy, timed too: it is small next to erf/tanh).
+template <void (*Activation)(Tensor&)>
+void BM_OpActivation(benchmark::State& state) {
+    const int64_t rows = state.range(0), f = 3072;
+    const Tensor x = random_tensor({rows, f}, 7, -4.0f, 4.0f);
+    Tensor y = x.clone();
+    for (auto _ : state) {
+        std::copy_n(x.data(), x.numel(), y.data());
+        Activation(y);
+        benchmark::DoNotOptimize(y.data());
+        benchmark::ClobberMemory();
+    }
+    set_bytes(state, rows * f);
+}
+BENCHMARK(BM_OpActivation<ops::gelu_erf>)
+    ->Name("BM_OpGeluErf")
+    ->ArgName("rows")
+    ->Arg(128)
+    ->Arg(512)
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_OpActivation<ops::gelu_tanh>)
+    ->Name("BM_OpGeluTanh")
+    ->ArgName("rows")
+    ->Arg(128)
+    ->Arg(512)
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
+
+// softmax over [12 heads * S, S] (the score matrices of one BERT-base layer).
+void BM_OpSoftmax(benchmark::State& state) {
+    const int64_t s = state.range(0), heads = 12;
+    const Tensor x = random_tensor({heads * s, s}, 8, -5.0f, 5.0f);
+    Tensor y = x.clone();
+    for (auto _ : state) {
+        std::copy_n(x.data(), x.numel(), y.data());
+        ops::softmax_rows(y);
+        benchmark::DoNotOptimize(y.data());
+        benchmark::ClobberMemory();
+    }
+    set_bytes(state, heads * s * s);
+}
+BENCHMARK(BM_OpSoftmax)->ArgName("tokens")->Arg(128)->Arg(512)->UseRealTime()->Unit(benchmark::kMicrosecond);
+
+// ---- attention: one BERT-base layer (12 heads of 64), q/k/v strided slices of
+// a fused [1, S, 3*768] projection, padding mask attached; optionally capturing
+// every head's probabilities (what an attached AttentionRecorder asks for).
+void BM_OpAttention(benchmark::State& state) {
+    const int64_t s = state.range(0), heads = 12, d = 64, w = heads * d;
+    const bool capture_all = state.range(1) != 0;
+    const Tensor qkv = random_tensor({1, s, 3 * w}, 9, -1.0f, 1.0f);
+    const Tensor q = qkv.narrow(2, 0, w), k = qkv.narrow(2, w, w), v = qkv.narrow(2, 2 * w, w);
+    Tensor mask;
+    ops::additive_key_mask(std::vector<uint8_t>(static_cast<size_t>(s), 1), 1, s, mask);
+    ops::AttentionOptions o;
+    o.heads = heads;
+    o.scale = 1.0f / std::sqrt(static_cast<float>(d));
+    o.key_mask = &mask;
+    std::vector<int> all_heads(static_cast<size_t>(heads));
+    for (int h = 0; h < heads; ++h) all_heads[static_cast<size_t>(h)] = h;
+    Tensor probs, out;
+    ops::ProbabilityCapture capture{all_heads, {}, &probs};
+    for (auto _ : state) {
+        ops::attention(q, k, v, o, out, capture_all ? &capture : nullptr);
+        benchmark::DoNotOptimize(out.data());
+        benchmark::ClobberMemory();
+    }
+    set_flops(state, 4.0 * static_cast<double>(heads * s * s * d));  // QK^T and PV
+}
+BENCHMARK(BM_OpAttention)
+    ->ArgNames({"tokens", "capture"})
+    ->Args({128, 0})
+    ->Args({128, 1})
+    ->Args({512, 0})
+    ->Args({512, 1})
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
+
+}  // namespace

@@ -1,0 +1,104 @@
+// T5-small (60M parameters: 6+6 layers, d_model 512, 8 heads, FFN 2048, vocab
+// 32128, tied lm_head), randomly initialised in memory: the encoder over 32
+// tokens (including each decoder layer's cross-attention keys/values, computed
+// once per input), and decoder steps with the KV cache (one new token over a
+// cache of 0..31 positions, logits over the whole vocabulary), without
+// observers and with an AttentionRecorder taking every decoder attention.
+// Reported in ms per encoder pass / per decoder step (wall clock).
+//   OMP_NUM_THREADS=2 ./gaze_benchmarks --benchmark_filter=BM_T5
+#include <benchmark/benchmark.h>
+
+#include <memory>
+#include <random>
+#include <vector>
+
+#include "gaze/models/t5.hpp"
+#include "gaze/observers/recorder.hpp"
+#include "gaze/seq2seq.hpp"
+
+namespace {
+
+constexpr int64_t kSourceTokens = 32;
+constexpr int64_t kDecoderSteps = 32;
+
+gaze::Seq2SeqModel& t5_small() {
+    static const std::unique_ptr<gaze::Model> model = [] {
+        const gaze::T5Shape shape;  // t5-small by default
+        return gaze::make_model(gaze::t5_config(shape), gaze::random_t5_weights(shape, 1234));
+    }();
+    return gaze::as_seq2seq(*model);
+}
+
+// 31 ordinary pieces and </s>.
+gaze::Tokens source_tokens() {
+    std::mt19937 rng(7);
+    std::uniform_int_distribution<int32_t> piece(100, 30000);
+    std::vector<int32_t> ids(kSourceTokens);
+    for (auto& id : ids) id = piece(rng);
+    ids.back() = 1;
+    return gaze::Tokens::from_ids(ids);
+}
+
+void BM_T5SmallEncoder(benchmark::State& state) {
+    gaze::Seq2SeqModel& model = t5_small();
+    const gaze::Tokens source = source_tokens();
+    model.encode(source);  // warm-up
+    for (auto _ : state) {
+        gaze::DecoderState s = model.encode(source);
+        benchmark::DoNotOptimize(s.encoder_output.data());
+    }
+}
+
+// One iteration = one decoder step; every kDecoderSteps steps the cache is
+// started again (untimed), so the average covers cache lengths 0 .. 31.
+void run_decoder_steps(benchmark::State& state, bool record) {
+    gaze::Seq2SeqModel& model = t5_small();
+    const gaze::Tokens source = source_tokens();
+    gaze::AttentionRequest decoder_only;
+    decoder_only.stacks = {gaze::Stack::decoder};
+    gaze::AttentionRecorder recorder(decoder_only);
+    gaze::AttentionObserver* observers[] = {&recorder};
+    const std::span<gaze::AttentionObserver* const> watching =
+        record ? std::span<gaze::AttentionObserver* const>(observers) : std::span<gaze::AttentionObserver* const>();
+    gaze::DecoderState s = model.encode(source, {}, kDecoderSteps);
+    gaze::Tensor logits;
+    int32_t next = model.decoder_start_id();
+    int64_t steps = 0;
+    for (auto _ : state) {
+        if (steps == kDecoderSteps) {
+            state.PauseTiming();
+            s = model.encode(source, {}, kDecoderSteps);
+            next = model.decoder_start_id();
+            steps = 0;
+            recorder.clear();
+            state.ResumeTiming();
+        }
+        model.decode_step(s, {&next, 1}, logits, watching);
+        next = static_cast<int32_t>(100 + steps);  // the token fed does not change the cost
+        ++steps;
+    }
+    benchmark::DoNotOptimize(logits.data());
+}
+
+void BM_T5SmallDecoderStep(benchmark::State& state) { run_decoder_steps(state, false); }
+void BM_T5SmallDecoderStepRecorder(benchmark::State& state) { run_decoder_steps(state, true); }
+
+// Greedy decoding of 32 tokens end to end (encoder once + 32 steps).
+void BM_T5SmallGreedy32(benchmark::State& state) {
+    gaze::Seq2SeqModel& model = t5_small();
+    const gaze::Tokens source = source_tokens();
+    gaze::DecodeOptions options;
+    options.max_length = kDecoderSteps;
+    options.stop_at_eos = false;
+    for (auto _ : state) {
+        const gaze::DecodeResult r = gaze::decode(model, source, options);
+        benchmark::DoNotOptimize(r.sequences.data());
+    }
+}
+
+BENCHMARK(BM_T5SmallEncoder)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_T5SmallDecoderStep)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_T5SmallDecoderStepRecorder)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_T5SmallGreedy32)->UseRealTime()->Unit(benchmark::kMillisecond);
+
+}  // namespace

@@ -1,0 +1,17 @@
+#pragma once
+// Everything a program using gaze needs: #include <gaze/gaze.hpp>
+#include "gaze/config.hpp"
+#include "gaze/error.hpp"
+#include "gaze/layers.hpp"
+#include "gaze/model.hpp"
+#include "gaze/models/bert.hpp"
+#include "gaze/observer.hpp"
+#include "gaze/observers/recorder.hpp"
+#include "gaze/observers/statistics.hpp"
+#include "gaze/observers/top_targets.hpp"
+#include "gaze/ops.hpp"
+#include "gaze/safetensors.hpp"
+#include "gaze/tensor.hpp"
+#include "gaze/tokenizer.hpp"
+#include "gaze/tokens.hpp"
+#include "gaze/weights.hpp"

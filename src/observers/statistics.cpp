@@ -1,0 +1,58 @@
+#include "gaze/observers/statistics.hpp"
+
+#include <cmath>
+#include <cstdlib>
+
+namespace gaze {
+
+void AttentionStatistics::on_attention(const AttentionEvent& e) {
+    const Tensor& p = e.probabilities;
+    const int64_t batch = p.dim(0), keys = p.dim(3);
+    const bool self = e.site.kind != AttentionKind::cross;
+    for (size_t h = 0; h < e.heads.size(); ++h) {
+        HeadStatistics& s = sums_[{static_cast<int>(e.site.stack), static_cast<int>(e.site.kind), e.site.layer, e.heads[h]}];
+        s.site = e.site;
+        s.head = e.heads[h];
+        for (int64_t b = 0; b < batch; ++b) {
+            for (size_t r = 0; r < e.query_positions.size(); ++r) {
+                const int64_t i = e.query_positions[r];
+                if (!e.queries.valid(b, i)) continue;
+                const float* row = p.ptr({b, static_cast<int64_t>(h), static_cast<int64_t>(r), 0});
+                double entropy = 0, distance = 0, max = 0, special = 0;
+                for (int64_t j = 0; j < keys; ++j) {
+                    const double w = row[j];
+                    if (w > 0) entropy -= w * std::log(w);
+                    distance += w * static_cast<double>(std::llabs(i - j));
+                    max = std::max(max, w);
+                    if (e.keys.is_special(b, j)) special += w;
+                }
+                s.rows += 1;
+                s.entropy += entropy;
+                s.max_weight += max;
+                s.first_token += keys > 0 ? row[0] : 0.0;
+                s.special_tokens += special;
+                if (self) {
+                    s.mean_distance += distance;
+                    if (i < keys) s.diagonal += row[i];
+                    if (i >= 1 && i - 1 < keys) s.previous_token += row[i - 1];
+                }
+            }
+        }
+    }
+}
+
+std::vector<HeadStatistics> AttentionStatistics::results() const {
+    std::vector<HeadStatistics> out;
+    for (const auto& [key, sum] : sums_) {
+        HeadStatistics s = sum;
+        const double n = s.rows > 0 ? static_cast<double>(s.rows) : 1.0;
+        for (double* v : {&s.entropy, &s.mean_distance, &s.max_weight, &s.first_token, &s.special_tokens, &s.diagonal,
+                          &s.previous_token}) {
+            *v /= n;
+        }
+        out.push_back(s);
+    }
+    return out;
+}
+
+}  // namespace gaze

@@ -1,0 +1,232 @@
+// Scaled dot-product attention on the CPU, one (batch, head) pair per task.
+// Heads are read in place from [B, S, heads*d] rows (no split copy): a head is
+// a strided matrix view. The [Sq, Sk] score matrix of one head lives in a
+// thread-local buffer, so memory stays O(threads * Sq * Sk), and only the
+// probabilities a capture asks for are copied out.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "gaze/ops.hpp"
+
+#ifdef GAZE_USE_BLAS
+#include <cblas.h>
+#endif
+
+namespace gaze::ops {
+namespace {
+
+#ifdef GAZE_USE_BLAS
+// The BLAS leading dimension of a head of t [B, S, heads*d]: the row stride
+// (BLAS wants at least d even when S = 1 and the stride is never used).
+int leading(const Tensor& t, int64_t d) { return static_cast<int>(std::max<int64_t>(t.stride(1), d)); }
+#endif
+
+ConstMatrixMap head_view(const Tensor& t, int64_t b, int64_t h, int64_t d) {
+    return ConstMatrixMap(t.data() + b * t.stride(0) + h * d, t.dim(1), d, Eigen::OuterStride<>(t.stride(1)));
+}
+
+void check_attention_args(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& o) {
+    auto fail = [&](const std::string& why) {
+        throw Error("attention: " + why + " (q " + q.shape().str() + ", k " + k.shape().str() + ", v " +
+                    v.shape().str() + ", heads " + std::to_string(o.heads) + ")");
+    };
+    if (q.rank() != 3 || k.rank() != 3 || v.rank() != 3) fail("q, k, v must be [B, S, heads*d]");
+    if (o.heads <= 0 || q.dim(2) % o.heads != 0) fail("width is not a multiple of heads");
+    if (k.dim(0) != q.dim(0) || v.dim(0) != q.dim(0)) fail("batch sizes differ");
+    if (k.dim(2) != q.dim(2) || v.dim(2) != q.dim(2)) fail("widths differ");
+    if (v.dim(1) != k.dim(1)) fail("k and v lengths differ");
+    if (q.stride(2) != 1 || k.stride(2) != 1 || v.stride(2) != 1) fail("last dim must be dense");
+    if (o.key_mask && o.key_mask->shape() != Shape{q.dim(0), k.dim(1)}) fail("key_mask must be [B, Sk]");
+    if (o.bias) {
+        const Tensor& bias = *o.bias;
+        if (bias.rank() != 3 || (bias.dim(0) != 1 && bias.dim(0) != o.heads) || bias.dim(1) != q.dim(1) ||
+            bias.dim(2) != k.dim(1)) {
+            fail("bias must be [1 or heads, Sq, Sk], got " + bias.shape().str());
+        }
+    }
+}
+
+// Softmax of row r over keys [0, limit); keys past limit get exactly 0.
+void masked_softmax_row(float* row, int64_t limit, int64_t sk) {
+    Eigen::Map<Eigen::ArrayXf> valid(row, limit);
+    const float max = limit > 0 ? valid.maxCoeff() : -std::numeric_limits<float>::infinity();
+    if (max == -std::numeric_limits<float>::infinity()) {
+        std::fill(row, row + sk, 0.0f);  // every key masked: attend to nothing
+        return;
+    }
+    // exp(-inf) is not exactly 0 in every Eigen build (SSE clamps its input
+    // to about -88.4, giving 1.8e-39), so masked keys are zeroed explicitly.
+    valid = (valid == -std::numeric_limits<float>::infinity()).select(0.0f, (valid - max).exp());
+    valid *= 1.0f / valid.sum();
+    std::fill(row + limit, row + sk, 0.0f);
+}
+
+}  // namespace
+
+void attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& o, Tensor& out,
+               const ProbabilityCapture* capture) {
+    check_attention_args(q, k, v, o);
+    const int64_t batch = q.dim(0), sq = q.dim(1), sk = k.dim(1), heads = o.heads, d = q.dim(2) / heads;
+    out.resize({batch, sq, heads * d});
+
+    // Map model head -> slot in the capture tensor (-1: not captured).
+    std::vector<int> slot(static_cast<size_t>(heads), -1);
+    int64_t captured_rows = 0;
+    if (capture && capture->out) {
+        for (size_t i = 0; i < capture->heads.size(); ++i) {
+            const int h = capture->heads[i];
+            if (h < 0 || h >= heads) throw Error("attention: captured head " + std::to_string(h) + " out of range");
+            slot[static_cast<size_t>(h)] = static_cast<int>(i);
+        }
+        for (int64_t r : capture->rows) {
+            if (r < 0 || r >= sq) throw Error("attention: captured query row " + std::to_string(r) + " out of range");
+        }
+        captured_rows = capture->rows.empty() ? sq : static_cast<int64_t>(capture->rows.size());
+        capture->out->resize({batch, static_cast<int64_t>(capture->heads.size()), captured_rows, sk});
+    }
+
+    const float* mask = o.key_mask ? o.key_mask->data() : nullptr;
+#pragma omp parallel
+    {
+        RowMatrix scores;
+#pragma omp for collapse(2) schedule(static)
+        for (int64_t b = 0; b < batch; ++b) {
+            for (int64_t h = 0; h < heads; ++h) {
+                scores.resize(sq, sk);
+                float* oh = out.data() + b * sq * heads * d + h * d;  // [sq, d], row stride heads * d
+#ifdef GAZE_USE_BLAS
+                // Single-threaded inside this parallel loop (OpenBLAS's OpenMP build
+                // does not nest); its small-matrix kernels beat Eigen's here.
+                const bool use_blas = sq > 0 && sk > 0 && d > 0;
+#else
+                const bool use_blas = false;
+#endif
+                if (use_blas) {
+#ifdef GAZE_USE_BLAS
+                    // scores = scale * q_h k_h^T (the scale applied as alpha).
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(sq), static_cast<int>(sk),
+                                static_cast<int>(d), o.scale, q.data() + b * q.stride(0) + h * d, leading(q, d),
+                                k.data() + b * k.stride(0) + h * d, leading(k, d), 0.0f, scores.data(),
+                                static_cast<int>(sk));
+#endif
+                } else {
+                    scores.noalias() = head_view(q, b, h, d) * head_view(k, b, h, d).transpose();
+                    if (o.scale != 1.0f) scores *= o.scale;
+                }
+                // Bias, key mask and softmax row by row, while the row is in L1.
+                const float* bias_plane =
+                    o.bias ? o.bias->data() + (o.bias->dim(0) == 1 ? 0 : h) * o.bias->stride(0) : nullptr;
+                for (int64_t i = 0; i < sq; ++i) {
+                    Eigen::Map<Eigen::ArrayXf> row(scores.data() + i * sk, sk);
+                    if (bias_plane) row += Eigen::Map<const Eigen::ArrayXf>(bias_plane + i * o.bias->stride(1), sk);
+                    if (mask) row += Eigen::Map<const Eigen::ArrayXf>(mask + b * sk, sk);
+                    const int64_t limit = o.causal ? std::clamp<int64_t>(i + o.causal_offset + 1, 0, sk) : sk;
+                    masked_softmax_row(row.data(), limit, sk);
+                }
+                if (use_blas) {
+#ifdef GAZE_USE_BLAS
+                    // out_h = p v_h
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(sq), static_cast<int>(d),
+                                static_cast<int>(sk), 1.0f, scores.data(), static_cast<int>(sk),
+                                v.data() + b * v.stride(0) + h * d, leading(v, d), 0.0f, oh,
+                                static_cast<int>(heads * d));
+#endif
+                } else {
+                    MatrixMap(oh, sq, d, Eigen::OuterStride<>(heads * d)).noalias() = scores * head_view(v, b, h, d);
+                }
+
+                const int s = slot[static_cast<size_t>(h)];
+                if (s >= 0) {
+                    float* dst = capture->out->data() + (b * static_cast<int64_t>(capture->heads.size()) + s) *
+                                                            captured_rows * sk;
+                    for (int64_t r = 0; r < captured_rows; ++r) {
+                        const int64_t src_row = capture->rows.empty() ? r : capture->rows[static_cast<size_t>(r)];
+                        std::copy_n(scores.data() + src_row * sk, sk, dst + r * sk);
+                    }
+                }
+            }
+        }
+    }
+}
+
+void scaled_masked_softmax(Tensor& scores, const SoftmaxMasking& m) {
+    if (scores.rank() != 4 || !scores.is_contiguous()) {
+        throw Error("scaled_masked_softmax: expected contiguous [B, H, Sq, Sk], got " + scores.shape().str());
+    }
+    const int64_t batch = scores.dim(0), heads = scores.dim(1), sq = scores.dim(2), sk = scores.dim(3);
+    if (m.key_mask && m.key_mask->shape() != Shape{batch, sk}) throw Error("scaled_masked_softmax: key_mask must be [B, Sk]");
+    if (m.bias && (m.bias->rank() != 3 || (m.bias->dim(0) != 1 && m.bias->dim(0) != heads) || m.bias->dim(1) != sq ||
+                   m.bias->dim(2) != sk)) {
+        throw Error("scaled_masked_softmax: bias must be [1 or H, Sq, Sk], got " + m.bias->shape().str());
+    }
+#pragma omp parallel for collapse(2) schedule(static) if (scores.numel() > (1 << 15))
+    for (int64_t b = 0; b < batch; ++b) {
+        for (int64_t h = 0; h < heads; ++h) {
+            MatrixMap plane(scores.ptr({b, h, 0, 0}), sq, sk, Eigen::OuterStride<>(sk));
+            if (m.scale != 1.0f) plane *= m.scale;
+            if (m.bias) plane += m.bias->select(0, m.bias->dim(0) == 1 ? 0 : h).matrix();
+            if (m.key_mask) plane.rowwise() += m.key_mask->select(0, b).reshape({1, sk}).matrix().row(0);
+            for (int64_t i = 0; i < sq; ++i) {
+                const int64_t limit = m.causal ? std::clamp<int64_t>(i + m.causal_offset + 1, 0, sk) : sk;
+                masked_softmax_row(plane.data() + i * sk, limit, sk);
+            }
+        }
+    }
+}
+
+void softmax_rows(Tensor& x) {
+    auto m = x.matrix();
+    for (int64_t r = 0; r < m.rows(); ++r) {
+        auto row = m.row(r).array();
+        const float max = row.maxCoeff();
+        row = (row - max).exp();
+        row /= row.sum();
+    }
+}
+
+void split_heads(const Tensor& x, int64_t heads, Tensor& out) {
+    if (x.rank() != 3 || heads <= 0 || x.dim(2) % heads != 0) {
+        throw Error("split_heads: cannot split " + x.shape().str() + " into " + std::to_string(heads) + " heads");
+    }
+    const int64_t batch = x.dim(0), seq = x.dim(1), d = x.dim(2) / heads;
+    out.resize({batch, heads, seq, d});
+    for (int64_t b = 0; b < batch; ++b)
+        for (int64_t h = 0; h < heads; ++h)
+            for (int64_t s = 0; s < seq; ++s)
+                std::copy_n(x.data() + b * x.stride(0) + s * x.stride(1) + h * d, d,
+                            out.data() + ((b * heads + h) * seq + s) * d);
+}
+
+void merge_heads(const Tensor& x, Tensor& out) {
+    if (x.rank() != 4) throw Error("merge_heads: expected [B, heads, S, d], got " + x.shape().str());
+    const int64_t batch = x.dim(0), heads = x.dim(1), seq = x.dim(2), d = x.dim(3);
+    // Read through the strides: no contiguous copy first (and views whose
+    // leading dims do not collapse, e.g. a slice along S, work too).
+    out.resize({batch, seq, heads * d});
+    for (int64_t b = 0; b < batch; ++b)
+        for (int64_t h = 0; h < heads; ++h)
+            for (int64_t s = 0; s < seq; ++s) {
+                const float* src = x.data() + b * x.stride(0) + h * x.stride(1) + s * x.stride(2);
+                float* dst = out.data() + (b * seq + s) * heads * d + h * d;
+                if (x.stride(3) == 1) {
+                    std::copy_n(src, d, dst);
+                } else {
+                    for (int64_t i = 0; i < d; ++i) dst[i] = src[i * x.stride(3)];
+                }
+            }
+}
+
+void additive_key_mask(std::span<const uint8_t> mask, int64_t batch, int64_t seq, Tensor& out) {
+    if (static_cast<int64_t>(mask.size()) != batch * seq) {
+        throw Error("attention mask has " + std::to_string(mask.size()) + " entries, expected " +
+                    std::to_string(batch * seq));
+    }
+    out.resize({batch, seq});
+    for (int64_t i = 0; i < batch * seq; ++i) {
+        out.data()[i] = mask[static_cast<size_t>(i)] ? 0.0f : -std::numeric_limits<float>::infinity();
+    }
+}
+
+}  // namespace gaze::ops

@@ -1,0 +1,39 @@
+#pragma once
+// Golden-case support: reads ../shared/golden/<model>/cases/<case>.{json,safetensors}
+// and compares what gaze computed with what Hugging Face computed, on the
+// positions the reference defines (padding rows/columns are skipped).
+#include <map>
+#include <string>
+#include <vector>
+
+#include "gaze/safetensors.hpp"
+#include "gaze/tokens.hpp"
+
+namespace gaze::test {
+
+struct GoldenCase {
+    std::string name;      // "text0", "batch_padded", ...
+    std::string json_path;
+    std::string tensors_path;
+    Tokens input;          // input_ids / attention_mask / token_type_ids / tokens
+    Tokens target;         // decoder_input_ids / decoder_attention_mask / decoder_tokens (T5 cases)
+};
+
+// All cases of a golden model folder, sorted by name.
+std::vector<GoldenCase> golden_cases(const std::string& model_dir);
+
+// Tolerances from the reference's README: 1e-5 on probabilities, 1e-4 on the rest.
+double golden_tolerance(const std::string& tensor_name);
+
+// Max abs difference of `actual` against `expected` over the defined
+// positions: a rank-3 [B, S, X] tensor compares rows with query.valid(b, s);
+// rank-4 [B, H, Sq, Sk] compares cells with query.valid(b, i) && key.valid(b, j);
+// rank-2 [B, V] (logits_last) compares batches whose last position is valid.
+double masked_max_diff(const Tensor& expected, const Tensor& actual, const Tokens& query, const Tokens& key);
+
+// Compares every tensor of the golden file that `actual` provides (and fails
+// the current test for any golden tensor it lacks); prints each difference.
+void expect_matches_golden(const GoldenCase& c, const std::map<std::string, Tensor>& actual, const Tokens& query,
+                           const Tokens& key);
+
+}  // namespace gaze::test
