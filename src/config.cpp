@@ -67,6 +67,25 @@ int64_t Config::get_int(std::string_view key, int64_t fallback) const {
     return has(key) ? get_int({key}) : fallback;
 }
 
+namespace {
+int64_t checked_size(int64_t v, std::string_view key, const std::string& path) {
+    if (v < 1 || v >= (int64_t{1} << 31)) {
+        throw Error(path + ": '" + std::string(key) + "' must be a positive size below 2^31, got " + std::to_string(v));
+    }
+    return v;
+}
+}  // namespace
+
+int64_t Config::get_size(std::initializer_list<std::string_view> keys) const {
+    for (auto key : keys)
+        if (has(key)) return checked_size(get_int({key}), key, path_);
+    return get_int(keys);  // throws: none is present
+}
+
+int64_t Config::get_size(std::string_view key, int64_t fallback) const {
+    return has(key) ? checked_size(get_int({key}), key, path_) : fallback;
+}
+
 double Config::get_float(std::string_view key, double fallback) const {
     auto it = json_->value.find(key);
     if (it == json_->value.end() || it->is_null()) return fallback;

@@ -67,6 +67,27 @@ void Tokens::append(const std::vector<int32_t>& next_ids, const std::vector<std:
     ++length;
 }
 
+void Encoding::append(const Encoding& other) {
+    if (!type_ids.empty() || !other.type_ids.empty()) {  // keep type ids aligned with ids
+        type_ids.resize(ids.size(), 0);
+        if (other.type_ids.empty()) {
+            type_ids.resize(ids.size() + other.ids.size(), 0);
+        } else {
+            type_ids.insert(type_ids.end(), other.type_ids.begin(), other.type_ids.end());
+        }
+    }
+    if (!special.empty() || !other.special.empty()) {
+        special.resize(ids.size(), 0);
+        if (other.special.empty()) {
+            special.resize(ids.size() + other.ids.size(), 0);
+        } else {
+            special.insert(special.end(), other.special.begin(), other.special.end());
+        }
+    }
+    ids.insert(ids.end(), other.ids.begin(), other.ids.end());
+    tokens.insert(tokens.end(), other.tokens.begin(), other.tokens.end());
+}
+
 std::string printable_token(std::string_view token) {
     std::string out;
     for (unsigned char c : token) {

@@ -690,9 +690,21 @@ TEST_F(BadModelFolder, ConfigHeadsDoNotDivideHidden) {
     copy_golden_weights();
     EXPECT_THAT(error_of([&] { load_model(dir_.str()); }),
                 AllOf(HasSubstr(dir_.file("config.json")), HasSubstr("num_attention_heads 5")));
-    config["num_attention_heads"] = 0;
-    write_config(config);
-    EXPECT_THAT(error_of([&] { load_model(dir_.str()); }), HasSubstr("num_attention_heads 0"));
+}
+
+TEST_F(BadModelFolder, ConfigSizesMustBePositive) {
+    copy_golden_weights();
+    for (const char* key : {"num_attention_heads", "num_hidden_layers", "hidden_size", "vocab_size"}) {
+        for (const int64_t bad : {int64_t{0}, int64_t{-4}, int64_t{1} << 40}) {
+            auto config = golden_config();
+            config[key] = bad;
+            write_config(config);
+            EXPECT_THAT(error_of([&] { load_model(dir_.str()); }),
+                        AllOf(HasSubstr(dir_.file("config.json")), HasSubstr(std::string("'") + key + "'"),
+                              HasSubstr("must be a positive size"), HasSubstr("got " + std::to_string(bad))))
+                << key << " = " << bad;
+        }
+    }
 }
 
 TEST_F(BadModelFolder, ConfigUnsupportedActivation) {

@@ -20,6 +20,10 @@ public:
     // "hidden_size" / "dim" / "n_embd").
     int64_t get_int(std::initializer_list<std::string_view> keys) const;
     int64_t get_int(std::string_view key, int64_t fallback) const;
+    // A size (layers, width, heads, vocabulary, positions): an integer in
+    // [1, 2^31); anything else is an error naming the key and the value.
+    int64_t get_size(std::initializer_list<std::string_view> keys) const;
+    int64_t get_size(std::string_view key, int64_t fallback) const;
     double get_float(std::string_view key, double fallback) const;
     bool get_bool(std::string_view key, bool fallback) const;
     std::string get_string(std::initializer_list<std::string_view> keys) const;

@@ -14,6 +14,10 @@ struct Encoding {
     std::vector<std::string> tokens;   // token strings ("[CLS]", "##ing", "Ġthe")
     std::vector<int32_t> type_ids;     // segment ids (BERT pairs); empty = all 0
     std::vector<uint8_t> special;      // 1 where the token is a special token
+
+    // Appends `other` (ids, tokens, type ids, special flags): how tokenizers
+    // without segment-aware pairs build "first second".
+    void append(const Encoding& other);
 };
 
 struct Tokens {

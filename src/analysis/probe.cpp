@@ -18,6 +18,17 @@ std::string at_layer(const std::string& pattern, int layer) {
     return s;
 }
 
+// Pre-norm, then one fused [Q; K; V] projection split into its three parts.
+void project_fused_qkv(const LayerNorm& norm, const Linear& qkv, const Tensor& x, LayerQKV& out) {
+    const int64_t h = x.dim(-1);
+    Tensor normed, fused;
+    norm.forward(x, normed);
+    qkv.forward(normed, fused);
+    out.q = fused.narrow(1, 0, h).clone();
+    out.k = fused.narrow(1, h, h).clone();
+    out.v = fused.narrow(1, 2 * h, h).clone();
+}
+
 }  // namespace
 
 bool AttentionProbe::supports(const std::string& model_type) {
@@ -78,26 +89,15 @@ LayerQKV AttentionProbe::project(const Tensor& layer_input, int layer) const {
         const std::string p = at_layer("h.{}.", layer);
         const LayerNorm norm = LayerNorm::load(weights_, p + "ln_1", h, norm_eps_);
         const Linear attn = Linear::load(weights_, p + "attn.c_attn", h, 3 * h, ops::WeightLayout::in_out);
-        Tensor normed, fused;
-        norm.forward(x, normed);
-        attn.forward(normed, fused);
-        out.q = fused.narrow(1, 0, h).clone();
-        out.k = fused.narrow(1, h, h).clone();
-        out.v = fused.narrow(1, 2 * h, h).clone();
+        project_fused_qkv(norm, attn, x, out);
         return out;
     }
     if (family_ == "transformer") {
-        // The classic Transformer (CTranslate2 names), encoder self-attention:
-        // pre-norm, then one fused [Q; K; V] projection.
+        // The classic Transformer (CTranslate2 names), encoder self-attention.
         const std::string p = at_layer("encoder/layer_{}/self_attention/", layer);
         const LayerNorm norm{weights_.get(p + "layer_norm/gamma", {h}), weights_.get(p + "layer_norm/beta", {h}), norm_eps_};
         const Linear attn{weights_.get(p + "linear_0/weight", {3 * h, h}), weights_.get(p + "linear_0/bias", {3 * h})};
-        Tensor normed, fused;
-        norm.forward(x, normed);
-        attn.forward(normed, fused);
-        out.q = fused.narrow(1, 0, h).clone();
-        out.k = fused.narrow(1, h, h).clone();
-        out.v = fused.narrow(1, 2 * h, h).clone();
+        project_fused_qkv(norm, attn, x, out);
         return out;
     }
     const bool distil = family_ == "distilbert";

@@ -11,18 +11,18 @@ namespace gaze {
 std::unique_ptr<Model> make_bert(const Config& config, Weights w) {
     w.set_prefixes({"bert.", ""});
     EncoderShape shape;
-    shape.layers = config.get_int({"num_hidden_layers"});
-    shape.hidden = config.get_int({"hidden_size"});
-    shape.heads = config.get_int({"num_attention_heads"});
-    shape.intermediate = config.get_int({"intermediate_size"});
+    shape.layers = config.get_size({"num_hidden_layers"});
+    shape.hidden = config.get_size({"hidden_size"});
+    shape.heads = config.get_size({"num_attention_heads"});
+    shape.intermediate = config.get_size({"intermediate_size"});
     shape.norm_eps = static_cast<float>(config.get_float("layer_norm_eps", 1e-12));
     shape.activation = parse_activation(config.get_string("hidden_act", "gelu"), config.path());
     if (shape.heads <= 0 || shape.hidden % shape.heads != 0) {
         throw Error(config.path() + ": hidden_size " + std::to_string(shape.hidden) +
                     " is not a multiple of num_attention_heads " + std::to_string(shape.heads));
     }
-    const int64_t h = shape.hidden, vocab = config.get_int({"vocab_size"});
-    const int64_t positions = config.get_int("max_position_embeddings", 512);
+    const int64_t h = shape.hidden, vocab = config.get_size({"vocab_size"});
+    const int64_t positions = config.get_size("max_position_embeddings", 512);
     if (config.get_string("position_embedding_type", "absolute") != "absolute") {
         throw Error(config.path() + ": only absolute position embeddings are supported");
     }
@@ -30,7 +30,7 @@ std::unique_ptr<Model> make_bert(const Config& config, Weights w) {
     EncoderModelParts p;
     p.word_embeddings = w.get("embeddings.word_embeddings.weight", {vocab, h});
     p.position_embeddings = w.get("embeddings.position_embeddings.weight", {positions, h});
-    p.token_type_embeddings = w.get("embeddings.token_type_embeddings.weight", {config.get_int("type_vocab_size", 2), h});
+    p.token_type_embeddings = w.get("embeddings.token_type_embeddings.weight", {config.get_size("type_vocab_size", 2), h});
     p.embedding_norm = LayerNorm::load(w, "embeddings.LayerNorm", h, shape.norm_eps);
     p.encoder.load(w,
                    {"encoder.layer.{}.", "attention.self.query", "attention.self.key", "attention.self.value",

@@ -8,10 +8,10 @@ namespace gaze {
 std::unique_ptr<Model> make_distilbert(const Config& config, Weights w) {
     w.set_prefixes({"distilbert.", ""});
     EncoderShape shape;
-    shape.layers = config.get_int({"n_layers", "num_hidden_layers"});
-    shape.hidden = config.get_int({"dim", "hidden_size"});
-    shape.heads = config.get_int({"n_heads", "num_attention_heads"});
-    shape.intermediate = config.get_int({"hidden_dim", "intermediate_size"});
+    shape.layers = config.get_size({"n_layers", "num_hidden_layers"});
+    shape.hidden = config.get_size({"dim", "hidden_size"});
+    shape.heads = config.get_size({"n_heads", "num_attention_heads"});
+    shape.intermediate = config.get_size({"hidden_dim", "intermediate_size"});
     shape.norm_eps = 1e-12f;  // fixed in DistilBERT's code, not in its config
     shape.activation = parse_activation(config.get_string("activation", "gelu"), config.path());
     if (shape.heads <= 0 || shape.hidden % shape.heads != 0) {
@@ -19,8 +19,8 @@ std::unique_ptr<Model> make_distilbert(const Config& config, Weights w) {
     }
     // sinusoidal_pos_embds needs no code: HF writes the sinusoidal table into
     // position_embeddings.weight, so it loads like a learned table.
-    const int64_t h = shape.hidden, vocab = config.get_int({"vocab_size"});
-    const int64_t positions = config.get_int("max_position_embeddings", 512);
+    const int64_t h = shape.hidden, vocab = config.get_size({"vocab_size"});
+    const int64_t positions = config.get_size("max_position_embeddings", 512);
 
     EncoderModelParts p;
     p.word_embeddings = w.get("embeddings.word_embeddings.weight", {vocab, h});

@@ -63,10 +63,10 @@ private:
 
 GPT2::GPT2(const Config& c, Weights w) {
     w.set_prefixes({"transformer.", ""});
-    const int64_t hidden = c.get_int({"n_embd", "hidden_size"}), heads = c.get_int({"n_head", "num_attention_heads"});
-    const int64_t layers = c.get_int({"n_layer", "num_hidden_layers"}), vocab = c.get_int({"vocab_size"});
-    const int64_t positions = c.get_int({"n_positions", "n_ctx", "max_position_embeddings"});
-    const int64_t inner = c.get_int("n_inner", 4 * hidden);
+    const int64_t hidden = c.get_size({"n_embd", "hidden_size"}), heads = c.get_size({"n_head", "num_attention_heads"});
+    const int64_t layers = c.get_size({"n_layer", "num_hidden_layers"}), vocab = c.get_size({"vocab_size"});
+    const int64_t positions = c.get_size({"n_positions", "n_ctx", "max_position_embeddings"});
+    const int64_t inner = c.get_size("n_inner", 4 * hidden);
     const auto eps = static_cast<float>(c.get_float("layer_norm_epsilon", 1e-5));
     if (heads <= 0 || hidden % heads != 0) {
         throw Error(c.path() + ": n_embd " + std::to_string(hidden) + " is not a multiple of n_head " + std::to_string(heads));

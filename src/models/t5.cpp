@@ -111,27 +111,24 @@ FeedForwardBlock load_feed_forward(const Weights& w, const std::string& layer, c
 RelativePositionBias load_position_bias(const Weights& w, const std::string& stack, const T5Dims& d,
                                         const Config& config, bool bidirectional) {
     return {w.get(stack + ".block.0.layer.0.SelfAttention.relative_attention_bias.weight", {d.buckets, d.heads}),
-            bidirectional, config.get_int("relative_attention_max_distance", 128)};
+            bidirectional, config.get_size("relative_attention_max_distance", 128)};
 }
 
 }  // namespace
 
 std::unique_ptr<Model> make_t5(const Config& config, Weights w) {
     T5Dims d{};
-    d.d_model = config.get_int({"d_model"});
-    d.d_kv = config.get_int({"d_kv"});
-    d.heads = config.get_int({"num_heads"});
+    d.d_model = config.get_size({"d_model"});
+    d.d_kv = config.get_size({"d_kv"});
+    d.heads = config.get_size({"num_heads"});
     d.inner = d.heads * d.d_kv;
-    d.d_ff = config.get_int({"d_ff"});
-    d.buckets = config.get_int("relative_attention_num_buckets", 32);
+    d.d_ff = config.get_size({"d_ff"});
+    d.buckets = config.get_size("relative_attention_num_buckets", 32);
     d.eps = static_cast<float>(config.get_float("layer_norm_epsilon", 1e-6));
     parse_feed_forward(config, d);
-    const int64_t layers = config.get_int({"num_layers"});
-    const int64_t decoder_layers = config.get_int("num_decoder_layers", layers);
-    const int64_t vocab = config.get_int({"vocab_size"});
-    if (d.heads <= 0 || d.d_kv <= 0 || layers <= 0 || decoder_layers <= 0) {
-        throw Error(config.path() + ": num_heads, d_kv, num_layers and num_decoder_layers must be positive");
-    }
+    const int64_t layers = config.get_size({"num_layers"});
+    const int64_t decoder_layers = config.get_size("num_decoder_layers", layers);
+    const int64_t vocab = config.get_size({"vocab_size"});
 
     EncoderDecoderParts p;
     const Tensor shared = w.get("shared.weight", {vocab, d.d_model});

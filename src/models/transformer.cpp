@@ -94,13 +94,13 @@ SinusoidalPositions parse_positions(const Config& config) {
 
 std::unique_ptr<Model> make_transformer(const Config& config, Weights w) {
     TransformerDims d{};
-    d.d_model = config.get_int({"d_model"});
-    d.d_ff = config.get_int({"d_ff"});
+    d.d_model = config.get_size({"d_model"});
+    d.d_ff = config.get_size({"d_ff"});
     d.eps = static_cast<float>(config.get_float("layer_norm_epsilon", 1e-6));
     d.activation = parse_activation(config.get_string("activation", "relu"), config.path());
-    const int64_t heads = config.get_int({"num_heads"});
-    const int64_t layers = config.get_int({"encoder_layers"}), decoder_layers = config.get_int({"decoder_layers"});
-    const int64_t source_vocab = config.get_int({"source_vocab_size"}), target_vocab = config.get_int({"target_vocab_size"});
+    const int64_t heads = config.get_size({"num_heads"});
+    const int64_t layers = config.get_size({"encoder_layers"}), decoder_layers = config.get_size({"decoder_layers"});
+    const int64_t source_vocab = config.get_size({"source_vocab_size"}), target_vocab = config.get_size({"target_vocab_size"});
     if (heads <= 0 || d.d_model % heads != 0) {
         throw Error(config.path() + ": d_model " + std::to_string(d.d_model) + " is not a multiple of num_heads " +
                     std::to_string(heads));

@@ -242,10 +242,7 @@ Encoding BpeTokenizer::encode(std::string_view text, bool /*add_special_tokens: 
 
 Encoding BpeTokenizer::encode_pair(std::string_view first, std::string_view second, bool add_special_tokens) const {
     Encoding a = encode(first, add_special_tokens);
-    const Encoding b = encode(second, add_special_tokens);
-    a.ids.insert(a.ids.end(), b.ids.begin(), b.ids.end());
-    a.tokens.insert(a.tokens.end(), b.tokens.begin(), b.tokens.end());
-    a.special.insert(a.special.end(), b.special.begin(), b.special.end());
+    a.append(encode(second, add_special_tokens));
     return a;
 }
 
