@@ -30,30 +30,35 @@ void set_flops(benchmark::State& state, double flops_per_iteration) {
 }
 
 // ---- linear: x [rows, in] W^T, W [out, in] (torch.nn.Linear layout) + bias ----
-void BM_OpLinear(benchmark::State& state) {
+// The [in, out] variant is GPT-2's Conv1D layout (no transpose inside the GEMM).
+void run_linear(benchmark::State& state, ops::WeightLayout layout) {
     const int64_t rows = state.range(0), in = state.range(1), out_f = state.range(2);
     const Tensor x = random_tensor({rows, in}, 1);
-    const Tensor w = random_tensor({out_f, in}, 2, -0.05f, 0.05f);
+    const Tensor w = layout == ops::WeightLayout::out_in ? random_tensor({out_f, in}, 2, -0.05f, 0.05f)
+                                                         : random_tensor({in, out_f}, 2, -0.05f, 0.05f);
     const Tensor b = random_tensor({out_f}, 3);
     Tensor out;
-    ops::linear(x, w, b, ops::WeightLayout::out_in, out);
+    ops::linear(x, w, b, layout, out);
     for (auto _ : state) {
-        ops::linear(x, w, b, ops::WeightLayout::out_in, out);
+        ops::linear(x, w, b, layout, out);
         benchmark::DoNotOptimize(out.data());
         benchmark::ClobberMemory();
     }
     set_flops(state, 2.0 * static_cast<double>(rows * in * out_f));
 }
-// attention output / pooler (768x768), fused QKV (768 -> 2304), FFN in (768 -> 3072), FFN out (3072 -> 768)
-BENCHMARK(BM_OpLinear)
-    ->ArgNames({"rows", "in", "out"})
-    ->Args({128, 768, 768})
-    ->Args({128, 768, 2304})
-    ->Args({128, 768, 3072})
-    ->Args({128, 3072, 768})
-    ->Args({512, 768, 3072})
-    ->UseRealTime()
-    ->Unit(benchmark::kMicrosecond);
+void BM_OpLinear(benchmark::State& state) { run_linear(state, ops::WeightLayout::out_in); }
+void BM_OpLinearInOut(benchmark::State& state) { run_linear(state, ops::WeightLayout::in_out); }
+// attention output / pooler (768x768), fused QKV (768 -> 2304), FFN in (768 -> 3072), FFN out
+// (3072 -> 768), and one row (batch-1 decoding: a matrix-vector product)
+void linear_sizes(benchmark::internal::Benchmark* b) {
+    b->ArgNames({"rows", "in", "out"});
+    for (const int64_t rows : {1, 128, 512})
+        for (const auto& [in, out] : {std::pair<int64_t, int64_t>{768, 768}, {768, 2304}, {768, 3072}, {3072, 768}})
+            if (rows != 512 || in == 768) b->Args({rows, in, out});
+    b->UseRealTime()->Unit(benchmark::kMicrosecond);
+}
+BENCHMARK(BM_OpLinear)->Apply(linear_sizes);
+BENCHMARK(BM_OpLinearInOut)->Apply(linear_sizes);
 
 // ---- normalisation, activations, softmax ----------------------------------------
 void set_bytes(benchmark::State& state, int64_t elements) {

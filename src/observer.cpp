@@ -124,7 +124,8 @@ void ObserverHub::attention(const AttentionSite& site, const Tensor& q, const Te
                                     sk, slice_.ptr({b, static_cast<int64_t>(h), static_cast<int64_t>(r), 0}));
             probs = &slice_;
         }
-        const AttentionEvent event{site, step, *probs, my_heads, my_positions, queries, keys};
+        Tensor* keep = probs == &captured_ && e == interested.back() ? &captured_ : nullptr;
+        const AttentionEvent event{site, step, *probs, my_heads, my_positions, queries, keys, keep};
         e->observer->on_attention(event);
     }
 }

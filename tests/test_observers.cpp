@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 #include <unistd.h>
 
 #include "gaze/gaze.hpp"
@@ -112,6 +113,39 @@ TEST(Observers, ObservingDoesNotChangeTheOutput) {
                 EXPECT_NEAR(sum, 1.0, 1e-5);
             }
     }
+}
+
+TEST(Observers, RecorderReusesBuffersButNeverOnesStillShared) {
+    auto model = small_bert();
+    const Tokens tokens = sample_tokens();
+    AttentionRecorder recorder;
+    AttentionObserver* observers[] = {&recorder};
+    ForwardOptions options;
+    options.observers = observers;
+    model->forward(tokens, options);
+    const Tensor kept = recorder.records()[0].probabilities;  // shares the buffer
+    const std::vector<float> kept_values = kept.to_vector();
+    std::set<const float*> reusable;  // the buffers clear() may hand back
+    for (size_t i = 1; i < recorder.records().size(); ++i) reusable.insert(recorder.records()[i].probabilities.data());
+    recorder.clear();
+    Tokens other = tokens;  // a different input: different probabilities
+    std::reverse(other.ids.begin() + 1, other.ids.end() - 1);
+    model->forward(other, options);
+    EXPECT_EQ(kept.to_vector(), kept_values) << "a buffer the caller still holds was overwritten";
+    size_t reused = 0;
+    for (const auto& r : recorder.records()) {
+        EXPECT_NE(r.probabilities.data(), kept.data());
+        reused += reusable.count(r.probabilities.data());
+    }
+    EXPECT_GE(reused + 2, recorder.records().size()) << "cleared buffers should serve the next forward pass";
+    // And what was recorded is the new input's attention, not stale values.
+    AttentionRecorder fresh;
+    AttentionObserver* fresh_observers[] = {&fresh};
+    options.observers = fresh_observers;
+    model->forward(other, options);
+    ASSERT_EQ(fresh.records().size(), recorder.records().size());
+    for (size_t i = 0; i < fresh.records().size(); ++i)
+        EXPECT_EQ(max_abs_diff(fresh.records()[i].probabilities, recorder.records()[i].probabilities), 0.0);
 }
 
 TEST(Observers, DisabledRequestReceivesNothing) {

@@ -217,6 +217,24 @@ TEST(OpsElementwise, AddAndInPlace) {
     EXPECT_THROW(ops::add(Tensor({2, 3}), Tensor({3, 2}), out), Error);
 }
 
+TEST(OpsElementwise, CopyOfStridedViews) {
+    std::mt19937 rng(12);
+    for (int64_t rows : kSizes) {
+        for (int64_t width : kSizes) {
+            const Tensor full = random_tensor({rows, width + 3}, rng);
+            const Tensor view = full.narrow(1, 2, width);  // rows strided by width + 3
+            std::vector<double> expected;
+            for (int64_t r = 0; r < rows; ++r)
+                for (int64_t c = 0; c < width; ++c) expected.push_back(full.at({r, c + 2}));
+            Tensor out;
+            ops::copy(view, out);
+            ASSERT_EQ(out.shape(), view.shape());
+            EXPECT_TRUE(out.is_contiguous());
+            expect_close(out, expected, 0.0);
+        }
+    }
+}
+
 TEST(OpsElementwise, AddRowBroadcast) {
     std::mt19937 rng(11);
     for (const Shape& shape : {Shape{1, 1}, Shape{7, 3}, Shape{65, 33}, Shape{2, 33, 65}, Shape{3, 1, 7}}) {

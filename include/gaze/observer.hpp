@@ -69,6 +69,11 @@ struct AttentionEvent {
     std::span<const int64_t> query_positions;   // absolute position of each query row
     const Tokens& queries;  // the query side's tokens (positions index into these)
     const Tokens& keys;     // the key side's tokens (column j = keys position j)
+    // Set when `probabilities` is the engine's own capture buffer and this is
+    // its last reader: an observer that keeps the probabilities may
+    // std::swap(*keep, a buffer of its own) instead of copying them (the engine
+    // refills whatever it gets back). Null: copy what you keep.
+    Tensor* keep = nullptr;
 };
 
 class AttentionObserver {

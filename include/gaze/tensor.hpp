@@ -68,6 +68,8 @@ public:
     bool empty() const { return data_ == nullptr || numel() == 0; }
     bool is_contiguous() const;
     bool owns_storage() const { return owned_ != nullptr; }
+    // Owned storage that no other tensor (copy or view) shares: safe to reuse.
+    bool storage_unique() const { return owned_ != nullptr && owned_.use_count() == 1; }
 
     float* data() { return data_; }
     const float* data() const { return data_; }

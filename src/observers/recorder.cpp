@@ -3,6 +3,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "gaze/ops.hpp"
 #include "gaze/safetensors.hpp"
 
 namespace gaze {
@@ -18,8 +19,16 @@ void AttentionRecorder::on_attention(const AttentionEvent& e) {
     r.step = e.step;
     r.heads.assign(e.heads.begin(), e.heads.end());
     r.query_positions.assign(e.query_positions.begin(), e.query_positions.end());
-    r.probabilities = e.probabilities.clone();
-    const int64_t batch = e.probabilities.dim(0);
+    if (!spare_.empty()) {
+        r.probabilities = std::move(spare_.back());
+        spare_.pop_back();
+    }
+    if (e.keep) {
+        std::swap(*e.keep, r.probabilities);  // no copy: the engine refills our old buffer
+    } else {
+        ops::copy(e.probabilities, r.probabilities);
+    }
+    const int64_t batch = r.probabilities.dim(0);
     for (int64_t b = 0; b < batch; ++b) {
         std::vector<std::string> q, k;
         for (int64_t p : r.query_positions) q.emplace_back(e.queries.str(b, p));
@@ -28,6 +37,12 @@ void AttentionRecorder::on_attention(const AttentionEvent& e) {
         r.key_tokens.push_back(std::move(k));
     }
     records_.push_back(std::move(r));
+}
+
+void AttentionRecorder::clear() {
+    for (auto& r : records_)
+        if (r.probabilities.storage_unique()) spare_.push_back(std::move(r.probabilities));
+    records_.clear();
 }
 
 const RecordedAttention* AttentionRecorder::find(Stack stack, AttentionKind kind, int layer, int step) const {

@@ -56,9 +56,12 @@ void masked_softmax_row(float* row, int64_t limit, int64_t sk) {
         std::fill(row, row + sk, 0.0f);  // every key masked: attend to nothing
         return;
     }
-    // exp(-inf) is not exactly 0 in every Eigen build (SSE clamps its input
-    // to about -88.4, giving 1.8e-39), so masked keys are zeroed explicitly.
-    valid = (valid == -std::numeric_limits<float>::infinity()).select(0.0f, (valid - max).exp());
+    valid = (valid - max).exp();  // vectorised (a select() around it would make Eigen call expf per element)
+    // Masked keys (-inf) must get exactly 0, but Eigen's vectorised exp clamps
+    // its input to about -88.4 and returns ~4e-39 there: zero everything below
+    // float's smallest normal number (an unmasked key that far below the row's
+    // maximum has a weight under 1e-38 anyway).
+    for (int64_t j = 0; j < limit; ++j) row[j] = row[j] < std::numeric_limits<float>::min() ? 0.0f : row[j];
     valid *= 1.0f / valid.sum();
     std::fill(row + limit, row + sk, 0.0f);
 }

@@ -40,6 +40,15 @@ void add(const Tensor& a, const Tensor& b, Tensor& out) {
     });
 }
 
+void copy(const Tensor& x, Tensor& out) {
+    if (&out == &x) return;
+    out.resize(x.shape());
+    if (x.numel() == 0) return;
+    const auto mx = x.matrix();
+    auto mo = out.matrix();
+    for_row_ranges(mo.rows(), out.numel(), [&](int64_t r0, int64_t n) { mo.middleRows(r0, n) = mx.middleRows(r0, n); });
+}
+
 void add_row_broadcast(Tensor& x, const Tensor& row) {
     if (row.numel() != x.dim(-1)) throw Error("add_row_broadcast: row of " + row.shape().str() + " for " + x.shape().str());
     const auto r = row.reshape({1, row.numel()}).matrix();

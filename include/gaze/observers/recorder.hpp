@@ -30,7 +30,10 @@ public:
 
     const std::vector<RecordedAttention>& records() const { return records_; }
     const RecordedAttention* find(Stack stack, AttentionKind kind, int layer, int step = -1) const;
-    void clear() { records_.clear(); }
+    // Drops the records; their buffers are kept for the next forward pass
+    // (unless a caller still shares them), so recording costs no allocation
+    // and no page faults once the sizes have been seen.
+    void clear();
 
     // "attentions.3", "cross_attentions.1", "step.4.attentions.0", ...
     std::string tensor_name(const RecordedAttention& record) const;
@@ -40,6 +43,7 @@ public:
 private:
     AttentionRequest request_;
     std::vector<RecordedAttention> records_;
+    std::vector<Tensor> spare_;  // probability buffers of cleared records
     bool encoder_decoder_ = false;
     std::string family_;
 };
