@@ -24,24 +24,7 @@ using gaze::Encoding;
 using Strings = std::vector<std::string>;
 using Ids = std::vector<int32_t>;
 
-void expect_jsonl_matches(const std::string& jsonl, const gaze::Tokenizer& tokenizer) {
-    std::ifstream in(jsonl);
-    ASSERT_TRUE(in) << jsonl;
-    std::string line;
-    int checked = 0;
-    while (std::getline(in, line)) {
-        if (line.empty()) continue;
-        const auto row = nlohmann::json::parse(line);
-        const std::string text = row.at("text");
-        SCOPED_TRACE("text: \"" + text + "\"");
-        const Encoding enc = tokenizer.encode(text);
-        EXPECT_EQ(enc.ids, row.at("ids").get<Ids>());
-        EXPECT_EQ(enc.tokens, row.at("tokens").get<Strings>());
-        EXPECT_EQ(tokenizer.decode(enc.ids), row.at("decoded").get<std::string>());
-        ++checked;
-    }
-    EXPECT_GT(checked, 0) << jsonl << " has no rows";
-}
+using gaze::test::expect_tokenizer_matches_jsonl;
 
 TEST(BpeGolden, Gpt2MatchesReference) {
     GAZE_REQUIRE_FIXTURE(jsonl, "golden/tokenizers/gpt2.jsonl");
@@ -49,13 +32,13 @@ TEST(BpeGolden, Gpt2MatchesReference) {
     const auto tokenizer = gaze::load_tokenizer(dir);
     EXPECT_EQ(tokenizer->vocab_size(), 50257);
     EXPECT_EQ(tokenizer->pad_id(), 50256);
-    expect_jsonl_matches(jsonl, *tokenizer);
+    expect_tokenizer_matches_jsonl(jsonl, *tokenizer);
 }
 
 TEST(BpeGolden, Gpt2TinyFolderMatchesReference) {
     GAZE_REQUIRE_FIXTURE(jsonl, "golden/tokenizers/gpt2.jsonl");
     GAZE_REQUIRE_FIXTURE(dir, "golden/gpt2-tiny");
-    expect_jsonl_matches(jsonl, *gaze::load_tokenizer(dir));
+    expect_tokenizer_matches_jsonl(jsonl, *gaze::load_tokenizer(dir));
 }
 
 // The golden cases' prompts (test_golden_gpt2 checks their continuations).

@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <nlohmann/json.hpp>
+#include <fstream>
 
 namespace gaze::test {
 
@@ -60,6 +62,25 @@ int run_command(const std::string& command, std::string* output) {
     const int status = pclose(pipe);
     if (output) *output = out;
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+void expect_tokenizer_matches_jsonl(const std::string& jsonl, const Tokenizer& tokenizer) {
+    std::ifstream in(jsonl);
+    ASSERT_TRUE(in) << jsonl;
+    std::string line;
+    int checked = 0;
+    while (std::getline(in, line)) {
+        if (line.empty()) continue;
+        const auto row = nlohmann::json::parse(line);
+        const std::string text = row.at("text");
+        SCOPED_TRACE("text: \"" + text + "\"");
+        const Encoding enc = tokenizer.encode(text);
+        EXPECT_EQ(enc.ids, row.at("ids").get<std::vector<int32_t>>());
+        EXPECT_EQ(enc.tokens, row.at("tokens").get<std::vector<std::string>>());
+        EXPECT_EQ(tokenizer.decode(enc.ids), row.at("decoded").get<std::string>());
+        ++checked;
+    }
+    EXPECT_GT(checked, 0) << jsonl << " has no rows";
 }
 
 }  // namespace gaze::test

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "gaze/tensor.hpp"
+#include "gaze/tokenizer.hpp"
 
 namespace gaze::test {
 
@@ -27,6 +28,10 @@ std::string shell_quote(const std::string& s);
 
 // Runs a command, returning its exit status and capturing stdout+stderr.
 int run_command(const std::string& command, std::string* output);
+
+// Checks every row of a golden tokenizer file (../shared/golden/tokenizers/*.jsonl:
+// {"text", "ids", "tokens", "decoded"}) against `tokenizer`: encode and decode.
+void expect_tokenizer_matches_jsonl(const std::string& jsonl, const Tokenizer& tokenizer);
 
 }  // namespace gaze::test
 

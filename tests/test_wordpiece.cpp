@@ -28,24 +28,7 @@ using Strings = std::vector<std::string>;
 
 // ---- reference fixtures ----
 
-void expect_jsonl_matches(const std::string& jsonl, const gaze::Tokenizer& tokenizer) {
-    std::ifstream in(jsonl);
-    ASSERT_TRUE(in) << jsonl;
-    std::string line;
-    int checked = 0;
-    while (std::getline(in, line)) {
-        if (line.empty()) continue;
-        const auto row = nlohmann::json::parse(line);
-        const std::string text = row.at("text");
-        SCOPED_TRACE("text: \"" + text + "\"");
-        const Encoding enc = tokenizer.encode(text);
-        EXPECT_EQ(enc.ids, row.at("ids").get<std::vector<int32_t>>());
-        EXPECT_EQ(enc.tokens, row.at("tokens").get<Strings>());
-        EXPECT_EQ(tokenizer.decode(enc.ids), row.at("decoded").get<std::string>());
-        ++checked;
-    }
-    EXPECT_GT(checked, 0) << jsonl << " has no rows";
-}
+using gaze::test::expect_tokenizer_matches_jsonl;
 
 TEST(WordPieceGolden, BertUncasedMatchesReference) {
     GAZE_REQUIRE_FIXTURE(jsonl, "golden/tokenizers/bert-uncased.jsonl");
@@ -53,14 +36,14 @@ TEST(WordPieceGolden, BertUncasedMatchesReference) {
     const WordPieceTokenizer tokenizer(vocab, WordPieceOptions{.lower_case = true});
     EXPECT_EQ(tokenizer.vocab_size(), 30522);
     EXPECT_EQ(tokenizer.pad_id(), 0);
-    expect_jsonl_matches(jsonl, tokenizer);
+    expect_tokenizer_matches_jsonl(jsonl, tokenizer);
 }
 
 TEST(WordPieceGolden, BertCasedMatchesReference) {
     GAZE_REQUIRE_FIXTURE(jsonl, "golden/tokenizers/bert-cased.jsonl");
     GAZE_REQUIRE_FIXTURE(vocab, "tokenizers/bert-base-uncased/vocab.txt");
     const WordPieceTokenizer tokenizer(vocab, WordPieceOptions{.lower_case = false});
-    expect_jsonl_matches(jsonl, tokenizer);
+    expect_tokenizer_matches_jsonl(jsonl, tokenizer);
 }
 
 // Row `b` of a [B, S] JSON array, cut to the real (attention_mask 1) positions.
