@@ -7,6 +7,8 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "gaze/observers/recorder.hpp"
+
 namespace gaze::test {
 namespace {
 
@@ -105,6 +107,26 @@ void expect_matches_golden(const GoldenCase& c, const std::map<std::string, Tens
         std::printf("    %-14s %-34s max |diff| = %.3g (tolerance %.0e)\n", c.name.c_str(), entry.name.c_str(), diff, tol);
         EXPECT_LE(diff, tol) << c.name << ": " << entry.name;
     }
+}
+
+std::map<std::string, Tensor> golden_forward(Model& model, const GoldenCase& c, ForwardResult* result) {
+    AttentionRecorder recorder;
+    AttentionObserver* observers[] = {&recorder};
+    ForwardOptions options;
+    options.output_hidden_states = true;
+    options.observers = observers;
+    const SafetensorsFile golden = SafetensorsFile::open(c.tensors_path);
+    const bool full_logits = golden.find("logits") != nullptr;
+    options.logits_last_only = !full_logits;
+    ForwardResult out = model.forward(c.input, options);
+
+    std::map<std::string, Tensor> actual;
+    for (size_t i = 0; i < out.hidden_states.size(); ++i) actual["hidden_states." + std::to_string(i)] = out.hidden_states[i];
+    for (const auto& r : recorder.records()) actual[recorder.tensor_name(r)] = r.probabilities;
+    if (!out.logits.empty()) actual[full_logits ? "logits" : "logits_last"] = out.logits;
+    if (!out.pooler_output.empty()) actual["pooler_output"] = out.pooler_output;
+    if (result) *result = std::move(out);
+    return actual;
 }
 
 }  // namespace gaze::test

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "gaze/model.hpp"
 #include "gaze/safetensors.hpp"
 #include "gaze/tokens.hpp"
 
@@ -35,5 +36,11 @@ double masked_max_diff(const Tensor& expected, const Tensor& actual, const Token
 // the current test for any golden tensor it lacks); prints each difference.
 void expect_matches_golden(const GoldenCase& c, const std::map<std::string, Tensor>& actual, const Tokens& query,
                            const Tokens& key);
+
+// One recorded forward pass of a single-stack model (encoder or GPT-2) over the
+// case's input, under the golden file's names: hidden_states.i, attentions.l,
+// logits (or logits_last when the file has only those), pooler_output.
+// `result`, when given, receives the ForwardResult.
+std::map<std::string, Tensor> golden_forward(Model& model, const GoldenCase& c, ForwardResult* result = nullptr);
 
 }  // namespace gaze::test

@@ -14,23 +14,7 @@ void check_model_against_golden(const std::string& model_dir) {
     auto model = load_model(model_dir);
     const auto cases = golden_cases(model_dir);
     ASSERT_FALSE(cases.empty());
-    for (const auto& c : cases) {
-        AttentionRecorder recorder;
-        AttentionObserver* observers[] = {&recorder};
-        ForwardOptions options;
-        options.output_hidden_states = true;
-        options.observers = observers;
-        const bool full_logits = SafetensorsFile::open(c.tensors_path).find("logits") != nullptr;
-        options.logits_last_only = !full_logits;
-        const ForwardResult out = model->forward(c.input, options);
-
-        std::map<std::string, Tensor> actual;
-        for (size_t i = 0; i < out.hidden_states.size(); ++i) actual["hidden_states." + std::to_string(i)] = out.hidden_states[i];
-        for (const auto& r : recorder.records()) actual[recorder.tensor_name(r)] = r.probabilities;
-        actual[full_logits ? "logits" : "logits_last"] = out.logits;
-        if (!out.pooler_output.empty()) actual["pooler_output"] = out.pooler_output;
-        expect_matches_golden(c, actual, c.input, c.input);
-    }
+    for (const auto& c : cases) expect_matches_golden(c, golden_forward(*model, c), c.input, c.input);
 }
 
 TEST(GoldenEncoders, BertTinyMatchesHuggingFace) {

@@ -92,20 +92,9 @@ TEST(GoldenGpt2, ForwardMatchesHuggingFace) {
     const auto cases = golden_cases(dir);
     ASSERT_EQ(cases.size(), 4u);
     for (const auto& c : cases) {
-        AttentionRecorder recorder;
-        AttentionObserver* observers[] = {&recorder};
-        ForwardOptions options;
-        options.output_hidden_states = true;
-        options.observers = observers;
-        const bool full_logits = SafetensorsFile::open(c.tensors_path).find("logits") != nullptr;
-        options.logits_last_only = !full_logits;
-        const ForwardResult out = model->forward(c.input, options);
+        ForwardResult out;
+        const TensorMap actual = golden_forward(*model, c, &out);
         ASSERT_EQ(out.hidden_states.size(), 3u);
-
-        TensorMap actual;
-        for (size_t i = 0; i < out.hidden_states.size(); ++i) actual["hidden_states." + std::to_string(i)] = out.hidden_states[i];
-        for (const auto& r : recorder.records()) actual[recorder.tensor_name(r)] = r.probabilities;
-        actual[full_logits ? "logits" : "logits_last"] = out.logits;
         compare_prompt_pass(c, actual);
     }
 }
