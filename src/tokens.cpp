@@ -67,23 +67,25 @@ void Tokens::append(const std::vector<int32_t>& next_ids, const std::vector<std:
     ++length;
 }
 
+namespace {
+// Appends `more` (per-token values of `more_size` tokens) to `values` (of
+// `size` tokens); an empty side stands for all zeros, and both stay empty
+// when both are.
+template <typename T>
+void append_per_token(std::vector<T>& values, size_t size, const std::vector<T>& more, size_t more_size) {
+    if (values.empty() && more.empty()) return;
+    values.resize(size, T{0});
+    if (more.empty()) {
+        values.resize(size + more_size, T{0});
+    } else {
+        values.insert(values.end(), more.begin(), more.end());
+    }
+}
+}  // namespace
+
 void Encoding::append(const Encoding& other) {
-    if (!type_ids.empty() || !other.type_ids.empty()) {  // keep type ids aligned with ids
-        type_ids.resize(ids.size(), 0);
-        if (other.type_ids.empty()) {
-            type_ids.resize(ids.size() + other.ids.size(), 0);
-        } else {
-            type_ids.insert(type_ids.end(), other.type_ids.begin(), other.type_ids.end());
-        }
-    }
-    if (!special.empty() || !other.special.empty()) {
-        special.resize(ids.size(), 0);
-        if (other.special.empty()) {
-            special.resize(ids.size() + other.ids.size(), 0);
-        } else {
-            special.insert(special.end(), other.special.begin(), other.special.end());
-        }
-    }
+    append_per_token(type_ids, ids.size(), other.type_ids, other.ids.size());
+    append_per_token(special, ids.size(), other.special, other.ids.size());
     ids.insert(ids.end(), other.ids.begin(), other.ids.end());
     tokens.insert(tokens.end(), other.tokens.begin(), other.tokens.end());
 }

@@ -109,23 +109,20 @@ TEST(BadSafetensors, UnknownDtype) {
                 AllOf(HasSubstr("tensor 'w'"), HasSubstr("unknown dtype 'F8_E9'")));
 }
 
-TEST(BadSafetensors, MissingOrMistypedDtype) {
+// Tensor 'w' with `field` removed, then with `field` of the wrong JSON type:
+// both must fail with `message`.
+void expect_field_required(const std::string& field, const json& wrong_type, const std::string& message) {
     TempDir dir;
     json h = {{"w", entry("F32", {2}, 0, 8)}};
-    h["w"].erase("dtype");
-    EXPECT_THAT(open_error(dir, image(h, 8)), AllOf(HasSubstr("tensor 'w'"), HasSubstr("missing dtype")));
-    h["w"]["dtype"] = 4;
-    EXPECT_THAT(open_error(dir, image(h, 8)), AllOf(HasSubstr("tensor 'w'"), HasSubstr("missing dtype")));
+    h["w"].erase(field);
+    EXPECT_THAT(open_error(dir, image(h, 8)), AllOf(HasSubstr("tensor 'w'"), HasSubstr(message)));
+    h["w"][field] = wrong_type;
+    EXPECT_THAT(open_error(dir, image(h, 8)), AllOf(HasSubstr("tensor 'w'"), HasSubstr(message)));
 }
 
-TEST(BadSafetensors, MissingShape) {
-    TempDir dir;
-    json h = {{"w", entry("F32", {2}, 0, 8)}};
-    h["w"].erase("shape");
-    EXPECT_THAT(open_error(dir, image(h, 8)), AllOf(HasSubstr("tensor 'w'"), HasSubstr("missing shape")));
-    h["w"]["shape"] = 2;
-    EXPECT_THAT(open_error(dir, image(h, 8)), AllOf(HasSubstr("tensor 'w'"), HasSubstr("missing shape")));
-}
+TEST(BadSafetensors, MissingOrMistypedDtype) { expect_field_required("dtype", 4, "missing dtype"); }
+
+TEST(BadSafetensors, MissingShape) { expect_field_required("shape", 2, "missing shape"); }
 
 TEST(BadSafetensors, MissingDataOffsets) {
     TempDir dir;

@@ -17,7 +17,7 @@ std::unique_ptr<Model> make_bert(const Config& config, Weights w) {
     shape.intermediate = config.get_size({"intermediate_size"});
     shape.norm_eps = static_cast<float>(config.get_float("layer_norm_eps", 1e-12));
     shape.activation = parse_activation(config.get_string("hidden_act", "gelu"), config.path());
-    if (shape.heads <= 0 || shape.hidden % shape.heads != 0) {
+    if (shape.hidden % shape.heads != 0) {
         throw Error(config.path() + ": hidden_size " + std::to_string(shape.hidden) +
                     " is not a multiple of num_attention_heads " + std::to_string(shape.heads));
     }

@@ -14,7 +14,7 @@ std::unique_ptr<Model> make_distilbert(const Config& config, Weights w) {
     shape.intermediate = config.get_size({"hidden_dim", "intermediate_size"});
     shape.norm_eps = 1e-12f;  // fixed in DistilBERT's code, not in its config
     shape.activation = parse_activation(config.get_string("activation", "gelu"), config.path());
-    if (shape.heads <= 0 || shape.hidden % shape.heads != 0) {
+    if (shape.hidden % shape.heads != 0) {
         throw Error(config.path() + ": dim is not a multiple of n_heads");
     }
     // sinusoidal_pos_embds needs no code: HF writes the sinusoidal table into

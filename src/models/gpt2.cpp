@@ -68,7 +68,7 @@ GPT2::GPT2(const Config& c, Weights w) {
     const int64_t positions = c.get_size({"n_positions", "n_ctx", "max_position_embeddings"});
     const int64_t inner = c.get_size("n_inner", 4 * hidden);
     const auto eps = static_cast<float>(c.get_float("layer_norm_epsilon", 1e-5));
-    if (heads <= 0 || hidden % heads != 0) {
+    if (hidden % heads != 0) {
         throw Error(c.path() + ": n_embd " + std::to_string(hidden) + " is not a multiple of n_head " + std::to_string(heads));
     }
     if (c.get_bool("add_cross_attention", false)) throw Error(c.path() + ": GPT-2 with cross-attention is not supported");

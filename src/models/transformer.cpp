@@ -101,7 +101,7 @@ std::unique_ptr<Model> make_transformer(const Config& config, Weights w) {
     const int64_t heads = config.get_size({"num_heads"});
     const int64_t layers = config.get_size({"encoder_layers"}), decoder_layers = config.get_size({"decoder_layers"});
     const int64_t source_vocab = config.get_size({"source_vocab_size"}), target_vocab = config.get_size({"target_vocab_size"});
-    if (heads <= 0 || d.d_model % heads != 0) {
+    if (d.d_model % heads != 0) {
         throw Error(config.path() + ": d_model " + std::to_string(d.d_model) + " is not a multiple of num_heads " +
                     std::to_string(heads));
     }
