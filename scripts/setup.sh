@@ -19,6 +19,12 @@ packages=(
   libcpp-httplib-dev              # gaze serve: the local web server
   chromium                        # headless-browser tests of the HTML viewer and gaze serve (tests/browser)
   nodejs                          # runs the browser tests (playwright-core, installed by npm ci)
+  libdnnl-dev                     # oneDNN: fp32/bf16/int8 GEMMs, dispatched at run time (AMX, AVX512-BF16/VNNI, AVX-512, AVX2)
+  pybind11-dev python3-dev        # the Python module `gaze`
+  python3-numpy python3-pytest    # Python API (numpy out) and its tests
+  python3-pip python3-setuptools python3-venv  # offline `pip install --no-build-isolation .`
+  jupyter-nbconvert python3-ipykernel python3-nbformat  # the example notebooks, executed in CI
+  libopenmpi-dev openmpi-bin      # gaze census across processes and hosts (mpirun)
 )
 # npm comes with nodejs from NodeSource; Debian ships it separately.
 command -v npm >/dev/null 2>&1 || packages+=(npm)  # installs the browser tests' playwright-core
