@@ -132,6 +132,9 @@ void embedding_sum(std::span<const Gather> gathers, DeviceTensor& out) {
         throw Error("cuda::embedding_sum: 1 to " + std::to_string(kMaxGathers) + " tables, got " +
                     std::to_string(gathers.size()));
     }
+    for (const Gather& x : gathers) {
+        if (!x.table || !x.ids) throw Error("cuda::embedding_sum: a gather without its table or ids");
+    }
     Gathers g{};
     const int64_t n = gathers[0].ids->numel(), hidden = gathers[0].table->dim(-1);
     for (size_t t = 0; t < gathers.size(); ++t) {
