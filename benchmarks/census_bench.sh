@@ -9,9 +9,10 @@ set -eu
 cd "$(dirname "$0")/.."
 GAZE=${GAZE:-build/examples/gaze}
 WORK=${WORK:-/tmp/gaze-census-bench}
+PYTHON=${PYTHON:-$( [ -x /usr/bin/python3 ] && echo /usr/bin/python3 || echo python3 )}  # Debian's, with python3-numpy
 mkdir -p "$WORK"
 corpus="$WORK/sentences.txt"
-python3 - "$corpus" <<'PY'
+"$PYTHON" - "$corpus" <<'PY'
 import random, sys
 random.seed(13)
 subjects = ["the little girl", "a tired dog", "the old man", "my brother", "the teacher", "a small bird", "the children",
@@ -32,7 +33,7 @@ with open(sys.argv[1], "w") as f:
         f.write(sentence[0].upper() + sentence[1:] + ".\n")
 PY
 if [ $# -eq 0 ]; then
-    [ -f "$WORK/bert-base/model.safetensors" ] || python3 benchmarks/census_random_bert.py "$WORK/bert-base"
+    [ -f "$WORK/bert-base/model.safetensors" ] || "$PYTHON" benchmarks/census_random_bert.py "$WORK/bert-base"
     set -- "$WORK/bert-base" ../shared/models/stories260K ../shared/golden/bert-tiny ../shared/golden/gpt2-tiny
 fi
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
