@@ -3,7 +3,7 @@
 # build needs (headers, libraries, pkg-config), for a device machine that has
 # nvcc and cuBLAS but no -dev packages and no network. Run here, on a Debian
 # bookworm machine with apt, before the device call; the device call then
-# carries .gpu_deps (ignored by git). gpu_check.sh unpacks the packages into a
+# carries .gpu_deps (in .gitignore). gpu_check.sh unpacks the packages into a
 # private prefix, never over /, so the base system (libc, libstdc++, perl,
 # python, fonts, X servers) is left out here: the device machine has its own.
 set -euo pipefail
@@ -16,5 +16,4 @@ mapfile -t closure < <(apt-cache depends --recurse --no-recommends --no-suggests
     --no-replaces --no-enhances "${packages[@]}" | grep -v '^[ <]' | sort -u | grep -Ev "$skip")
 rm -rf .gpu_deps && mkdir -p .gpu_deps
 (cd .gpu_deps && apt-get download "${closure[@]}" >/dev/null)
-grep -qx '/.gpu_deps/' .git/info/exclude 2>/dev/null || echo '/.gpu_deps/' >>"$(git rev-parse --git-path info/exclude)"
 echo "gpu_bundle: ${#closure[@]} packages, $(du -sh .gpu_deps | cut -f1) in .gpu_deps/ (carry it: run(carry=[\".gpu_deps\"]))"

@@ -69,6 +69,8 @@ step build 300 "$out/build.log" cmake --build "$build" -j "$jobs" --target gaze_
 }
 tests=$build/tests/gaze_cuda_tests
 bench=$build/benchmarks/gaze_benchmarks
+# Registers, shared memory and spills of every kernel (a spill means local memory).
+command -v cuobjdump >/dev/null && cuobjdump --dump-resource-usage "$tests" >>"$out/build.log" 2>&1
 
 # ---- GPU tests: kernels vs CPU references --------------------------------------------
 step gpu-tests 120 "$out/gpu_tests.log" "$tests"
