@@ -104,7 +104,8 @@ std::vector<AttentionObserver*> observer_list(const py::list& observers, Attenti
 }
 
 std::shared_ptr<RunResult> run(const std::shared_ptr<PyModel>& pm, const py::object& text, const py::object& pair,
-                               const py::object& target, bool attentions, bool hidden_states, const py::list& observers) {
+                               const py::object& target, bool attentions, bool hidden_states, bool logits,
+                               const py::list& observers) {
     auto r = std::make_shared<RunResult>();
     const ModelInfo& info = pm->info();
     r->family = info.family;
@@ -126,6 +127,7 @@ std::shared_ptr<RunResult> run(const std::shared_ptr<PyModel>& pm, const py::obj
         r->input = one_sequence(*pm->tokenizer, source);
         ForwardOptions options;
         options.output_hidden_states = hidden_states;
+        options.compute_logits = logits;
         options.observers = list;
         if (info.is_encoder_decoder) {
             r->target = decoder_input(*pm, r->input, target_input);
@@ -319,7 +321,8 @@ void bind_model(py::module_& m) {
         .def_property_readonly("target_tokenizer",
                                [](const PyModel& pm) { return pm.target_tokenizer ? pm.target_tokenizer : pm.tokenizer; })
         .def("run", &run, py::arg("text"), py::arg("pair") = py::none(), py::arg("target") = py::none(),
-             py::arg("attentions") = true, py::arg("hidden_states") = true, py::arg("observers") = py::list())
+             py::arg("attentions") = true, py::arg("hidden_states") = true, py::arg("logits") = true,
+             py::arg("observers") = py::list())
         .def("generate", &generate_tokens, py::arg("prompt"), py::arg("max_new_tokens") = 20, py::arg("greedy") = true,
              py::arg("temperature") = 1.0f, py::arg("top_k") = 0, py::arg("top_p") = 1.0f, py::arg("seed") = 0,
              py::arg("on_token") = py::none(), py::arg("attentions") = true, py::arg("observers") = py::list())

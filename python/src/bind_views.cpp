@@ -61,6 +61,14 @@ py::bytes png_bytes(const views::Figure& f, double scale) {
     return py::bytes(data);
 }
 
+// The <svg> element without the XML declaration: what goes inline into HTML
+// (and what nbconvert's SVG handling accepts).
+std::string inline_svg(const views::Figure& f) {
+    const std::string svg = views::to_svg(f);
+    const size_t start = svg.find("<svg");
+    return start == std::string::npos ? svg : svg.substr(start);
+}
+
 int layer_index(const AttentionBlock& b, int layer) {
     const int l = layer < 0 ? layer + static_cast<int>(b.num_layers()) : layer;
     if (l < 0 || l >= b.num_layers()) {
@@ -128,7 +136,7 @@ void bind_views(py::module_& m) {
         .def("to_png", &png_bytes, py::arg("scale") = 2.0, "PNG bytes")
         .def("save", [](const views::Figure& f, const std::string& path) { views::save_figure(f, path); }, py::arg("path"),
              "Writes .svg or .png, by the extension")
-        .def("_repr_svg_", [](const views::Figure& f) { return views::to_svg(f); })
+        .def("_repr_svg_", &inline_svg)
         .def("_repr_png_", [](const views::Figure& f) { return png_bytes(f, 1.0); });
 
     m.def("_page_html", &page_html, py::arg("result"), py::arg("title"), py::arg("explain_layer"));

@@ -42,7 +42,8 @@ Tensor tensor_view(py::array_t<float, py::array::c_style | py::array::forcecast>
     }
     std::vector<int64_t> dims;
     for (py::ssize_t i = 0; i < a.ndim(); ++i) dims.push_back(a.shape(i));
-    return Tensor::view(a.mutable_data(), Shape(dims));
+    // The engine only reads these (inputs of ops and figures): read-only arrays are fine.
+    return Tensor::view(const_cast<float*>(a.data()), Shape(dims));
 }
 
 Stack parse_stack(const std::string& s) {
