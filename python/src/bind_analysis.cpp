@@ -91,34 +91,28 @@ py::dict link_dict(const HeadLink& h, const SequenceAttention& a) {
     return d;
 }
 
-py::dict profile_dict(const HeadProfile& p) {
+// The fields HeadProfile and LayerSummary share: where, and the attention
+// mass on each kind of target.
+template <typename T>
+py::dict role_masses(const T& x) {
     py::dict d;
-    d["stack"] = to_string(p.stack);
-    d["kind"] = to_string(p.kind);
-    d["layer"] = p.layer;
-    d["head"] = p.head;
-    d["role"] = to_string(p.role);
-    d["score"] = p.score;
-    d["self"] = p.self;
-    d["previous"] = p.previous;
-    d["next"] = p.next;
-    d["first"] = p.first;
-    d["separator"] = p.separator;
-    d["broad"] = p.broad;
+    d["stack"] = to_string(x.stack);
+    d["kind"] = to_string(x.kind);
+    d["layer"] = x.layer;
+    d["self"] = x.self;
+    d["previous"] = x.previous;
+    d["next"] = x.next;
+    d["first"] = x.first;
+    d["separator"] = x.separator;
+    d["broad"] = x.broad;
     return d;
 }
 
-py::dict summary_dict(const LayerSummary& s) {
-    py::dict d;
-    d["stack"] = to_string(s.stack);
-    d["kind"] = to_string(s.kind);
-    d["layer"] = s.layer;
-    d["self"] = s.self;
-    d["previous"] = s.previous;
-    d["next"] = s.next;
-    d["first"] = s.first;
-    d["separator"] = s.separator;
-    d["broad"] = s.broad;
+py::dict profile_dict(const HeadProfile& p) {
+    py::dict d = role_masses(p);
+    d["head"] = p.head;
+    d["role"] = to_string(p.role);
+    d["score"] = p.score;
     return d;
 }
 
@@ -205,7 +199,7 @@ void bind_analysis(py::module_& m) {
     }, py::arg("result"), py::arg("block") = "", "Every head classified (self, previous, next, first, separator, broad) and ranked");
     m.def("layer_summary", [](const RunResult& r) {
         py::list out;
-        for (const auto& s : summarize_layers(r.attention)) out.append(summary_dict(s));
+        for (const auto& s : summarize_layers(r.attention)) out.append(role_masses(s));
         return out;
     }, py::arg("result"));
     m.def("rollout", [](const RunResult& r, double residual, const std::string& block) {

@@ -89,15 +89,10 @@ AttentionRequest make_request(std::vector<int> layers, std::vector<int> heads, c
     return r;
 }
 
-std::vector<std::string> names(const std::vector<AttentionKind>& kinds) {
+template <typename Enum>
+std::vector<std::string> names(const std::vector<Enum>& values) {
     std::vector<std::string> out;
-    for (auto k : kinds) out.emplace_back(to_string(k));
-    return out;
-}
-
-std::vector<std::string> names(const std::vector<Stack>& stacks) {
-    std::vector<std::string> out;
-    for (auto s : stacks) out.emplace_back(to_string(s));
+    for (auto v : values) out.emplace_back(to_string(v));
     return out;
 }
 

@@ -204,10 +204,10 @@ def test_forward_passes_release_the_gil():
     # would leave no main-thread timestamp strictly inside its interval.
     models = [gaze.random_gpt2(n_layer=4, n_head=4, n_embd=128, n_positions=512, seed=s) for s in (0, 1)]
     text = "the quick brown fox jumps over the lazy dog " * 8
-    intervals, stop = [], threading.Event()
+    intervals = []
 
     def work(m):
-        for _ in range(6):
+        for _ in range(4):
             t0 = time.perf_counter()
             m.run(text)
             intervals.append((t0, time.perf_counter()))
@@ -220,9 +220,8 @@ def test_forward_passes_release_the_gil():
         stamps.append(time.perf_counter())
     for t in threads:
         t.join()
-    stop.set()
     inside = sum(1 for t0, t1 in intervals for s in stamps if t0 < s < t1)
-    assert len(intervals) == 12 and inside > 0
+    assert len(intervals) == 8 and inside > 0
 
 
 def _rss_kib():

@@ -18,6 +18,15 @@ def close(actual, expected, tol, what):
     assert diff <= tol, f"{what}: max abs difference {diff} > {tol}"
 
 
+def close_hidden_and_logits(r, ref, what):
+    for i, h in enumerate(r.hidden_states):
+        close(h, ref[f"hidden_states.{i}"][0], HIDDEN_TOL, f"{what} hidden_states.{i}")
+    if "logits" in ref:
+        close(r.logits, ref["logits"][0], HIDDEN_TOL, f"{what} logits")
+    else:
+        close(r.logits[-1], ref["logits_last"][0], HIDDEN_TOL, f"{what} logits_last")
+
+
 _models = {}
 
 
@@ -40,12 +49,7 @@ def test_encoder_golden(name, case):
     for l in range(layers):
         close(r.attentions[l], ref[f"attentions.{l}"][0], ATTENTION_TOL, f"{name}/{case} attentions.{l}")
     assert len(r.hidden_states) == layers + 1
-    for i, h in enumerate(r.hidden_states):
-        close(h, ref[f"hidden_states.{i}"][0], HIDDEN_TOL, f"{name}/{case} hidden_states.{i}")
-    if "logits" in ref:
-        close(r.logits, ref["logits"][0], HIDDEN_TOL, f"{name}/{case} logits")
-    else:
-        close(r.logits[-1], ref["logits_last"][0], HIDDEN_TOL, f"{name}/{case} logits_last")
+    close_hidden_and_logits(r, ref, f"{name}/{case}")
 
 
 @pytest.mark.parametrize("case", ["text0", "text1", "text2"])
@@ -57,12 +61,8 @@ def test_gpt2_golden_forward_and_generation(case):
     assert list(r.blocks) == ["decoder self"]
     for l in range(2):
         close(r.attentions[l], ref[f"attentions.{l}"][0], ATTENTION_TOL, f"gpt2/{case} attentions.{l}")
-    for i, h in enumerate(r.hidden_states):
-        close(h, ref[f"hidden_states.{i}"][0], HIDDEN_TOL, f"gpt2/{case} hidden_states.{i}")
-    if "logits" in ref:
-        close(r.logits, ref["logits"][0], HIDDEN_TOL, f"gpt2/{case} logits")
-    else:
-        close(r.logits[-1], ref["logits_last"][0], HIDDEN_TOL, f"gpt2/{case} logits_last")
+    assert len(r.hidden_states) == 3
+    close_hidden_and_logits(r, ref, f"gpt2/{case}")
 
     streamed = []
     g = m.generate(meta["text"], max_new_tokens=meta["max_new_tokens"], on_token=lambda s, i, t: streamed.append(i))
