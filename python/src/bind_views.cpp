@@ -91,14 +91,6 @@ views::HeatmapStyle style_of(const std::string& title, bool log_scale) {
     return s;
 }
 
-TokenSide side_of(const std::vector<std::string>& labels) {
-    TokenSide s;
-    s.text = labels;
-    s.special.assign(labels.size(), 0);
-    s.valid.assign(labels.size(), 1);
-    return s;
-}
-
 // A 2-D user array as a Tensor copy (figures keep their own data).
 Tensor matrix_of(py::array_t<float, py::array::c_style | py::array::forcecast> a, const char* what) {
     if (a.ndim() != 2) throw Error(std::string(what) + ": expected a 2-D array, got " + std::to_string(a.ndim()) + " dims");
