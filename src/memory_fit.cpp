@@ -161,22 +161,23 @@ void check_config_matches_tensors(const Config& config, const std::vector<Tensor
                                   const std::string& weights_source) {
     const TensorEntry* embedding = find_word_embedding(entries);
     if (!embedding) return;
-    struct Size {
-        std::initializer_list<std::string_view> keys;
-        int dim;
-    };
-    for (const Size& s : {Size{{"vocab_size", "n_vocab"}, 0}, Size{{"hidden_size", "dim", "n_embd", "d_model"}, 1}}) {
-        for (std::string_view key : s.keys) {
+    // [vocab, hidden] as the config says (a size it does not give: the tensor's).
+    // get_size refuses a zero, negative or absurd value, naming the key.
+    Shape expected = embedding->shape;
+    std::string said;
+    const std::initializer_list<std::string_view> keys_of_dim[2] = {{"vocab_size", "n_vocab"},
+                                                                    {"hidden_size", "dim", "n_embd", "d_model"}};
+    for (int dim = 0; dim < 2; ++dim) {
+        for (std::string_view key : keys_of_dim[dim]) {
             if (!config.has(key)) continue;
-            const int64_t value = config.get_int({key});
-            if (value != embedding->shape[s.dim]) {
-                throw Error(config.path() + ": " + std::string(key) + " is " + std::to_string(value) + " but tensor '" +
-                            embedding->name + "' in " + weights_source + " has shape " + embedding->shape.str() +
-                            " (expected dimension " + std::to_string(s.dim) + " to be " + std::to_string(value) + ")");
-            }
+            expected[dim] = config.get_size({key});
+            said += (said.empty() ? "" : ", ") + std::string(key) + " " + std::to_string(expected[dim]);
             break;
         }
     }
+    if (expected == embedding->shape) return;
+    throw Error(weights_source + ": tensor '" + embedding->name + "' has shape " + embedding->shape.str() + ", expected " +
+                expected.str() + " (" + said + " in " + config.path() + ")");
 }
 
 void check_before_loading(const std::string& dir, const Config& config, size_t matrix_element_bytes,
