@@ -8,10 +8,13 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <iterator>
 #include <nlohmann/json.hpp>
 #include <numbers>
 #include <random>
 #include <sstream>
+#include <tuple>
 
 #include "gaze/gaze.hpp"
 #include "gaze/generation.hpp"
