@@ -6,6 +6,7 @@
 #include <iterator>
 #include <set>
 
+#include "gaze/model_files.hpp"
 #include "gaze/safetensors.hpp"
 
 namespace gaze {
@@ -102,6 +103,11 @@ Weights Weights::open_file(const std::string& path) {
         w.stored_dtypes_.insert(dtype_name(e.dtype));
     }
     return w;
+}
+
+std::vector<std::string> model_weight_files(const std::string& dir) {
+    if (!fs::is_directory(dir)) throw Error(dir + ": not a directory");
+    return shard_files(dir);
 }
 
 Weights Weights::open_folder(const std::string& dir) {
