@@ -33,19 +33,20 @@ int64_t Linear::out_features() const { return layout == ops::WeightLayout::out_i
 Linear Linear::concat_outputs(const std::vector<Linear>& parts) {
     int64_t out = 0;
     const int64_t in = parts.at(0).weight.dim(1);
+    const bool with_bias = !parts.at(0).bias.empty();  // all parts have biases, or none (Llama)
     for (const auto& p : parts) {
-        if (p.layout != ops::WeightLayout::out_in || p.weight.dim(1) != in || p.bias.empty()) {
-            throw Error("concat_outputs: parts must be [out, in] linears with biases of the same input width");
+        if (p.layout != ops::WeightLayout::out_in || p.weight.dim(1) != in || p.bias.empty() == with_bias) {
+            throw Error("concat_outputs: parts must be [out, in] linears of the same input width, all with biases or none");
         }
         out += p.weight.dim(0);
     }
     Linear fused;
     fused.weight = Tensor({out, in});
-    fused.bias = Tensor({out});
+    if (with_bias) fused.bias = Tensor({out});
     int64_t row = 0;
     for (const auto& p : parts) {
         fused.weight.narrow(0, row, p.weight.dim(0)).matrix() = p.weight.matrix();
-        std::memcpy(fused.bias.data() + row, p.bias.data(), sizeof(float) * static_cast<size_t>(p.bias.numel()));
+        if (with_bias) std::memcpy(fused.bias.data() + row, p.bias.data(), sizeof(float) * static_cast<size_t>(p.bias.numel()));
         row += p.weight.dim(0);
     }
     return fused;

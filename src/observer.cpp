@@ -31,6 +31,11 @@ bool selected(const std::vector<T>& list, T value) {
 
 }  // namespace
 
+int kv_head_of(const AttentionSite& site, int head) {
+    if (site.kv_heads <= 0 || site.kv_heads >= site.heads) return head;
+    return head / (site.heads / site.kv_heads);
+}
+
 bool AttentionRequest::wants(const AttentionSite& site) const {
     return !disabled && selected(kinds, site.kind) && selected(stacks, site.stack) && selected(layers, site.layer);
 }
@@ -95,11 +100,12 @@ void ObserverHub::attention(const AttentionSite& site, const Tensor& q, const Te
     // Each observer receives its own selection; most ask for everything and
     // get the captured tensor itself.
     for (const Entry* e : interested) {
-        std::vector<int> my_heads;
+        std::vector<int> my_heads, my_kv_heads;
         std::vector<size_t> head_slots;
         for (size_t i = 0; i < head_list.size(); ++i) {
             if (selected(e->request.heads, head_list[i])) {
                 my_heads.push_back(head_list[i]);
+                my_kv_heads.push_back(kv_head_of(site, head_list[i]));
                 head_slots.push_back(i);
             }
         }
@@ -125,7 +131,7 @@ void ObserverHub::attention(const AttentionSite& site, const Tensor& q, const Te
             probs = &slice_;
         }
         Tensor* keep = probs == &captured_ && e == interested.back() ? &captured_ : nullptr;
-        const AttentionEvent event{site, step, *probs, my_heads, my_positions, queries, keys, keep};
+        const AttentionEvent event{site, step, *probs, my_heads, my_positions, queries, keys, keep, my_kv_heads};
         e->observer->on_attention(event);
     }
 }

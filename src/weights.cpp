@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <iterator>
 #include <set>
 
 #include "gaze/model_files.hpp"
@@ -24,25 +25,19 @@ std::string canonical_name(const std::string& name) {
     return name;
 }
 
+// The shards of a sharded checkpoint, from model.safetensors.index.json
+// ({"weight_map": {tensor: shard file}}): every file named must be a plain
+// file name that exists, and no tensor may be listed twice.
+std::vector<std::string> index_shards(const fs::path& index) {
+    std::ifstream in(index);
+    if (!in) throw Error(index.string() + ": cannot open file");
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    return parse_safetensors_index(text, index.string(), index.parent_path().string());
+}
+
 std::vector<std::string> shard_files(const fs::path& dir) {
     const fs::path index = dir / "model.safetensors.index.json";
-    if (fs::exists(index)) {
-        std::ifstream in(index);
-        auto json = nlohmann::json::parse(in, nullptr, false);
-        if (json.is_discarded() || !json.contains("weight_map") || !json["weight_map"].is_object()) {
-            throw Error(index.string() + ": not a valid safetensors index (no weight_map object)");
-        }
-        std::set<std::string> files;
-        for (const auto& [name, file] : json["weight_map"].items()) {
-            if (!file.is_string()) throw Error(index.string() + ": weight_map entry '" + name + "' is not a file name");
-            const std::string f = file.get<std::string>();
-            if (f.find('/') != std::string::npos || f.find("..") != std::string::npos) {
-                throw Error(index.string() + ": shard name '" + f + "' must be a plain file name");
-            }
-            files.insert((dir / f).string());
-        }
-        return {files.begin(), files.end()};
-    }
+    if (fs::exists(index)) return index_shards(index);
     if (fs::exists(dir / "model.safetensors")) return {(dir / "model.safetensors").string()};
     if (fs::exists(dir / "pytorch_model.bin")) {
         throw Error(dir.string() + ": only pytorch_model.bin found; convert it with weights/convert_pytorch_bin.py " +
@@ -52,6 +47,48 @@ std::vector<std::string> shard_files(const fs::path& dir) {
 }
 
 }  // namespace
+
+std::vector<std::string> parse_safetensors_index(std::string_view text, const std::string& name,
+                                                 const std::string& dir) {
+    // The duplicate check needs every key as written: nlohmann's parser keeps
+    // only the last of repeated keys, so parse through a callback that sees them all.
+    std::set<std::string> seen;
+    std::string duplicate;
+    bool in_weight_map = false;
+    const auto json = nlohmann::json::parse(
+        text,
+        [&](int d, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
+            if (event == nlohmann::json::parse_event_t::key) {
+                if (d == 1) {
+                    in_weight_map = parsed.get<std::string>() == "weight_map";
+                } else if (d == 2 && in_weight_map && !seen.insert(parsed.get<std::string>()).second &&
+                           duplicate.empty()) {
+                    duplicate = parsed.get<std::string>();
+                }
+            }
+            return true;
+        },
+        /*allow_exceptions=*/false);
+    if (json.is_discarded() || !json.is_object()) throw Error(name + ": invalid JSON");
+    const auto map = json.find("weight_map");
+    if (map == json.end() || !map->is_object()) throw Error(name + ": not a valid safetensors index (no weight_map object)");
+    if (!duplicate.empty()) throw Error(name + ": tensor '" + duplicate + "' is listed twice in weight_map");
+    if (map->empty()) throw Error(name + ": weight_map is empty");
+    std::set<std::string> files;
+    for (const auto& [tensor, file] : map->items()) {
+        if (!file.is_string()) throw Error(name + ": weight_map entry '" + tensor + "' is not a file name");
+        const std::string f = file.get<std::string>();
+        if (f.empty() || f.find('/') != std::string::npos || f.find('\\') != std::string::npos || f == "." || f == "..") {
+            throw Error(name + ": shard name '" + f + "' of tensor '" + tensor + "' must be a plain file name");
+        }
+        const fs::path path = fs::path(dir) / f;
+        if (!dir.empty() && !fs::is_regular_file(path)) {
+            throw Error(name + ": shard '" + f + "' (holding tensor '" + tensor + "') is missing");
+        }
+        files.insert(path.string());
+    }
+    return {files.begin(), files.end()};
+}
 
 Weights Weights::open_file(const std::string& path) {
     Weights w;
@@ -63,6 +100,7 @@ Weights Weights::open_file(const std::string& path) {
             continue;
         }
         w.tensors_[canonical_name(e.name)] = file.load(e);
+        w.stored_dtypes_.insert(dtype_name(e.dtype));
     }
     return w;
 }
@@ -79,8 +117,12 @@ Weights Weights::open_folder(const std::string& dir) {
     all.source_ = files.size() == 1 ? files[0] : dir;
     for (const auto& f : files) {
         Weights part = open_file(f);
+        for (const auto& [name, tensor] : part.tensors_) {
+            if (all.tensors_.count(name)) throw Error(f + ": tensor '" + name + "' is also in another shard");
+        }
         all.tensors_.merge(part.tensors_);
         all.non_float_.merge(part.non_float_);
+        all.stored_dtypes_.merge(part.stored_dtypes_);
     }
     return all;
 }

@@ -2,7 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -127,6 +130,87 @@ std::map<std::string, Tensor> golden_forward(Model& model, const GoldenCase& c, 
     if (!out.pooler_output.empty()) actual["pooler_output"] = out.pooler_output;
     if (result) *result = std::move(out);
     return actual;
+}
+
+}  // namespace gaze::test
+
+namespace gaze::test {
+namespace {
+
+constexpr const char* kGenerated = "generated_ids";
+bool is_generation_tensor(const std::string& name) { return name.rfind("generate_", 0) == 0; }
+
+// The case's float tensors of one part (prompt pass or generation), written to `path`.
+GoldenCase golden_subset(const GoldenCase& c, bool generation_part, const std::string& path) {
+    const SafetensorsFile file = SafetensorsFile::open(c.tensors_path);
+    std::vector<std::pair<std::string, Tensor>> kept;
+    for (const auto& e : file.entries()) {
+        if (dtype_is_float(e.dtype) && is_generation_tensor(e.name) == generation_part) kept.emplace_back(e.name, file.load(e));
+    }
+    write_safetensors(path, kept);
+    GoldenCase subset = c;
+    subset.tensors_path = path;
+    return subset;
+}
+
+// The prompt tokens plus N-1 fed-back ids: the key side of the last step.
+Tokens generated_context(const GoldenCase& c, const std::vector<int64_t>& ids, int64_t batch) {
+    Tokens t = c.input;
+    const int64_t steps = batch > 0 ? static_cast<int64_t>(ids.size()) / batch : 0;
+    for (int64_t i = 0; i + 1 < steps; ++i) {
+        std::vector<int32_t> column;
+        for (int64_t b = 0; b < batch; ++b) column.push_back(static_cast<int32_t>(ids[static_cast<size_t>(b * steps + i)]));
+        t.append(column);
+    }
+    return t;
+}
+
+}  // namespace
+
+std::string golden_temp_path(const std::string& name) {
+    return (std::filesystem::temp_directory_path() / ("gaze_" + std::to_string(::getpid()) + "_" + name)).string();
+}
+
+std::vector<int64_t> golden_generated_ids(const GoldenCase& c) {
+    const SafetensorsFile file = SafetensorsFile::open(c.tensors_path);
+    const TensorEntry* e = file.find(kGenerated);
+    if (!e) return {};
+    EXPECT_EQ(e->dtype, DType::I64);
+    const auto bytes = file.bytes(*e);
+    std::vector<int64_t> ids(bytes.size() / sizeof(int64_t));
+    std::memcpy(ids.data(), bytes.data(), bytes.size());
+    return ids;
+}
+
+void compare_prompt_pass(const GoldenCase& c, const std::map<std::string, Tensor>& actual) {
+    const std::string path = golden_temp_path(c.name + "_prompt.safetensors");
+    expect_matches_golden(golden_subset(c, false, path), actual, c.input, c.input);
+    std::filesystem::remove(path);
+}
+
+void compare_generation(const GoldenCase& c, const std::vector<int64_t>& generated,
+                        const std::map<std::string, Tensor>& actual) {
+    const auto expected = golden_generated_ids(c);
+    EXPECT_EQ(generated, expected) << c.name << ": generated_ids";
+    std::printf("    %-14s %-34s %s\n", c.name.c_str(), kGenerated, generated == expected ? "equal" : "DIFFERENT");
+    const Tokens context = generated_context(c, expected, c.input.batch);
+    // The last step has one query row per sequence, always a real token (its keys
+    // are the context, padding included).
+    Tokens last_row;
+    last_row.batch = c.input.batch;
+    last_row.length = 1;
+    last_row.ids.assign(static_cast<size_t>(last_row.batch), 0);
+    last_row.mask.assign(static_cast<size_t>(last_row.batch), 1);
+    const std::string path = golden_temp_path(c.name + "_gen.safetensors");
+    expect_matches_golden(golden_subset(c, true, path), actual, last_row, context);
+    std::filesystem::remove(path);
+}
+
+std::map<std::string, Tensor> read_dump(const std::string& path) {
+    const SafetensorsFile f = SafetensorsFile::open(path);
+    std::map<std::string, Tensor> m;
+    for (const auto& e : f.entries()) m[e.name] = f.load(e).clone();
+    return m;
 }
 
 }  // namespace gaze::test

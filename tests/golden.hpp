@@ -43,4 +43,21 @@ void expect_matches_golden(const GoldenCase& c, const std::map<std::string, Tens
 // `result`, when given, receives the ForwardResult.
 std::map<std::string, Tensor> golden_forward(Model& model, const GoldenCase& c, ForwardResult* result = nullptr);
 
+// ---- causal LMs: the prompt pass and the greedy continuation of a case --------------
+
+// A path in the temp folder, unique to this process.
+std::string golden_temp_path(const std::string& name);
+// expect_matches_golden compares every tensor of a case file with one pair of
+// query/key tokens, and reads float tensors only. So a generation case is
+// split into the prompt pass (query = key = prompt) and the last generation
+// step (keys = the whole generated context); generated_ids (int64) apart.
+void compare_prompt_pass(const GoldenCase& c, const std::map<std::string, Tensor>& actual);
+// generated_ids against the case's; generate_last_step_* over the generated context.
+void compare_generation(const GoldenCase& c, const std::vector<int64_t>& generated,
+                        const std::map<std::string, Tensor>& actual);
+// The case's generated_ids (empty when it has none).
+std::vector<int64_t> golden_generated_ids(const GoldenCase& c);
+// Every tensor of a safetensors file (a `gaze ... --dump`), copied.
+std::map<std::string, Tensor> read_dump(const std::string& path);
+
 }  // namespace gaze::test

@@ -278,7 +278,7 @@ TEST_F(BadModelFolder, BadShardIndex) {
     EXPECT_THAT(error_of([&] { load_model(dir_.str()); }), AllOf(HasSubstr(index), HasSubstr("plain file name")));
     write_bytes(index, "{\"weight_map\": {\"a\": \"model-00001-of-00002.safetensors\"}}");
     EXPECT_THAT(error_of([&] { load_model(dir_.str()); }),
-                AllOf(HasSubstr("model-00001-of-00002.safetensors"), HasSubstr("cannot open")));
+                AllOf(HasSubstr("model-00001-of-00002.safetensors"), HasSubstr("is missing")));
 }
 
 TEST(BadModel, FolderMissing) {

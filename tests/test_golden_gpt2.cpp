@@ -24,63 +24,12 @@ namespace {
 namespace fs = std::filesystem;
 using TensorMap = std::map<std::string, Tensor>;
 
-constexpr const char* kGenerated = "generated_ids";
-bool is_generation_tensor(const std::string& name) { return name.rfind("generate_", 0) == 0; }
-
-// expect_matches_golden compares every tensor of a case file with one pair of
-// query/key tokens, and reads float tensors only. So each case is split into
-// the prompt pass (query = key = prompt) and the last generation step (keys =
-// the whole generated context); generated_ids (int64) is compared here.
-GoldenCase golden_subset(const GoldenCase& c, bool generation_part, const std::string& path) {
-    const SafetensorsFile file = SafetensorsFile::open(c.tensors_path);
-    std::vector<std::pair<std::string, Tensor>> kept;
-    for (const auto& e : file.entries()) {
-        if (dtype_is_float(e.dtype) && is_generation_tensor(e.name) == generation_part) kept.emplace_back(e.name, file.load(e));
-    }
-    write_safetensors(path, kept);
-    GoldenCase subset = c;
-    subset.tensors_path = path;
-    return subset;
-}
-
-std::vector<int64_t> golden_generated_ids(const GoldenCase& c) {
-    const SafetensorsFile file = SafetensorsFile::open(c.tensors_path);
-    const TensorEntry* e = file.find(kGenerated);
-    if (!e) return {};
-    EXPECT_EQ(e->dtype, DType::I64);
-    const auto bytes = file.bytes(*e);
-    std::vector<int64_t> ids(bytes.size() / sizeof(int64_t));
-    std::memcpy(ids.data(), bytes.data(), bytes.size());
-    return ids;
-}
-
 nlohmann::json case_json(const GoldenCase& c) {
     std::ifstream in(c.json_path);
     return nlohmann::json::parse(in);
 }
 
-std::string temp_path(const std::string& name) {
-    return (fs::temp_directory_path() / ("gaze_gpt2_" + std::to_string(::getpid()) + "_" + name)).string();
-}
-
-// The prompt tokens plus N-1 fed-back ids: the key side of the last step.
-Tokens generated_context(const GoldenCase& c, const std::vector<int64_t>& ids) {
-    Tokens t = c.input;
-    for (size_t i = 0; i + 1 < ids.size(); ++i) t.append({static_cast<int32_t>(ids[i])});
-    return t;
-}
-
-void compare_prompt_pass(const GoldenCase& c, const TensorMap& actual) {
-    expect_matches_golden(golden_subset(c, false, temp_path(c.name + "_prompt.safetensors")), actual, c.input, c.input);
-}
-
-void compare_generation(const GoldenCase& c, const std::vector<int64_t>& generated, const TensorMap& actual) {
-    const auto expected = golden_generated_ids(c);
-    EXPECT_EQ(generated, expected) << c.name << ": generated_ids";
-    std::printf("    %-14s %-34s %s\n", c.name.c_str(), kGenerated, generated == expected ? "equal" : "DIFFERENT");
-    const Tokens context = generated_context(c, expected);
-    expect_matches_golden(golden_subset(c, true, temp_path(c.name + "_gen.safetensors")), actual, context, context);
-}
+std::string temp_path(const std::string& name) { return golden_temp_path("gpt2_" + name); }
 
 // ---- through the API -------------------------------------------------------------
 
@@ -145,13 +94,6 @@ std::string quoted(const std::string& s) {
     return q + "'";
 }
 
-TensorMap read_dump(const std::string& path) {
-    const SafetensorsFile f = SafetensorsFile::open(path);
-    TensorMap m;
-    for (const auto& e : f.entries()) m[e.name] = f.load(e).clone();
-    return m;
-}
-
 TEST(GoldenGpt2, CliRunAndGenerateDumpsMatchHuggingFace) {
     GAZE_REQUIRE_FIXTURE(dir, "golden/gpt2-tiny");
     if (cli().empty()) GTEST_SKIP() << "the gaze CLI is not built";
@@ -178,7 +120,7 @@ TEST(GoldenGpt2, CliRunAndGenerateDumpsMatchHuggingFace) {
         // The streamed text is the exact bytes; HF's generated_text replaced broken UTF-8.
         const auto dumped = read_dump(gen_dump);
         std::vector<int64_t> ids;
-        for (float v : dumped.at(kGenerated).to_vector()) ids.push_back(static_cast<int64_t>(v));
+        for (float v : dumped.at("generated_ids").to_vector()) ids.push_back(static_cast<int64_t>(v));
         compare_generation(c, ids, dumped);
         fs::remove(gen_dump);
     }

@@ -1,7 +1,8 @@
 // ops::attention, scaled_masked_softmax and additive_key_mask against a naive
 // double-precision attention (plain loops): masks (padding, causal, both, with
 // a cache offset), additive biases, cross-attention, strided q/k/v slices,
-// probability capture of chosen heads and rows, and bad arguments.
+// probability capture of chosen heads and rows, grouped-/multi-query heads,
+// Mistral's sliding window, and bad arguments.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -30,7 +31,7 @@ struct AttentionReference {
 AttentionReference reference_attention(const Tensor& q, const Tensor& k, const Tensor& v,
                                        const ops::AttentionOptions& o) {
     const int64_t batch = q.dim(0), sq = q.dim(1), sk = k.dim(1), heads = o.heads, width = q.dim(2),
-                  d = width / heads;
+                  d = width / heads, kv_width = k.dim(2), group = o.kv_heads == 0 ? 1 : heads / o.kv_heads;
     const auto vq = values(q), vk = values(k), vv = values(v);
     const std::vector<double> mask = o.key_mask ? values(*o.key_mask) : std::vector<double>();
     const std::vector<double> bias = o.bias ? values(*o.bias) : std::vector<double>();
@@ -40,13 +41,14 @@ AttentionReference reference_attention(const Tensor& q, const Tensor& k, const T
     std::vector<double> logits(static_cast<size_t>(sk));
     for (int64_t b = 0; b < batch; ++b) {
         for (int64_t h = 0; h < heads; ++h) {
+            const int64_t g = h / group;  // the kv head query head h reads
             for (int64_t i = 0; i < sq; ++i) {
                 double max = -kInf;
                 for (int64_t j = 0; j < sk; ++j) {
                     double s = 0;
                     for (int64_t c = 0; c < d; ++c) {
                         s += vq[static_cast<size_t>((b * sq + i) * width + h * d + c)] *
-                             vk[static_cast<size_t>((b * sk + j) * width + h * d + c)];
+                             vk[static_cast<size_t>((b * sk + j) * kv_width + g * d + c)];
                     }
                     s *= o.scale;
                     if (o.bias) {
@@ -55,6 +57,7 @@ AttentionReference reference_attention(const Tensor& q, const Tensor& k, const T
                     }
                     if (o.key_mask) s += mask[static_cast<size_t>(b * sk + j)];
                     if (o.causal && j > i + o.causal_offset) s = -kInf;
+                    if (o.window > 0 && j <= i + o.causal_offset - o.window) s = -kInf;
                     logits[static_cast<size_t>(j)] = s;
                     max = std::max(max, s);
                 }
@@ -66,7 +69,7 @@ AttentionReference reference_attention(const Tensor& q, const Tensor& k, const T
                     ref.probs[static_cast<size_t>(((b * heads + h) * sq + i) * sk + j)] = p;
                     for (int64_t c = 0; c < d; ++c) {
                         ref.out[static_cast<size_t>((b * sq + i) * width + h * d + c)] +=
-                            p * vv[static_cast<size_t>((b * sk + j) * width + h * d + c)];
+                            p * vv[static_cast<size_t>((b * sk + j) * kv_width + g * d + c)];
                     }
                 }
             }
@@ -464,6 +467,72 @@ TEST(OpsAttention, AdditiveKeyMask) {
     EXPECT_EQ(out.to_vector(), std::vector<float>{0.0f});
     EXPECT_THROW(ops::additive_key_mask(m, 2, 3, out), Error);
     EXPECT_THROW(ops::additive_key_mask(m, 3, 4, out), Error);
+}
+
+// Grouped-query (kv_heads < heads) and multi-query (kv_heads = 1) attention,
+// with causal masks, padding, a cache offset and Mistral's sliding window.
+TEST(OpsAttention, GroupedQueryAndSlidingWindow) {
+    std::mt19937 rng(59);
+    struct Case {
+        int64_t batch, sq, sk, heads, kv_heads, d, offset, window;
+    };
+    for (const Case& c : {Case{2, 7, 7, 4, 2, 5, 0, 0}, Case{1, 9, 9, 6, 1, 8, 0, 0}, Case{2, 33, 33, 8, 4, 7, 0, 4},
+                          Case{2, 1, 12, 4, 2, 16, 11, 4}, Case{1, 3, 10, 4, 4, 3, 7, 2}, Case{1, 5, 5, 2, 1, 4, 0, 1},
+                          Case{2, 6, 6, 4, 2, 5, 0, 100}}) {
+        const std::string what = "heads " + std::to_string(c.heads) + " kv " + std::to_string(c.kv_heads) +
+                                 " Sq " + std::to_string(c.sq) + " offset " + std::to_string(c.offset) +
+                                 " window " + std::to_string(c.window);
+        const Tensor q = random_tensor({c.batch, c.sq, c.heads * c.d}, rng, -2.0f, 2.0f);
+        const Tensor k = random_tensor({c.batch, c.sk, c.kv_heads * c.d}, rng, -2.0f, 2.0f);
+        const Tensor v = random_tensor({c.batch, c.sk, c.kv_heads * c.d}, rng);
+        std::vector<int64_t> keep;
+        for (int64_t b = 0; b < c.batch; ++b) keep.push_back(c.sk - b);
+        const Tensor mask = padding_mask(c.batch, c.sk, keep);
+        ops::AttentionOptions o;
+        o.heads = c.heads;
+        o.kv_heads = c.kv_heads;
+        o.scale = 1.0f / std::sqrt(static_cast<float>(c.d));
+        o.causal = true;
+        o.causal_offset = c.offset;
+        o.window = c.window;
+        o.key_mask = &mask;
+        check_attention(q, k, v, o, what);
+    }
+    // Each group of query heads really shares its kv head: with identical query
+    // heads 0 and 1 (group of 2), their outputs agree; heads 1 and 2 read other kv heads.
+    Tensor q = random_tensor({1, 4, 4 * 3}, rng), out;
+    const Tensor k = random_tensor({1, 4, 2 * 3}, rng), v = random_tensor({1, 4, 2 * 3}, rng);
+    for (int64_t s = 0; s < 4; ++s)
+        for (int64_t c = 0; c < 3; ++c) {
+            q.at({0, s, 3 + c}) = q.at({0, s, c});
+            q.at({0, s, 6 + c}) = q.at({0, s, c});
+        }
+    ops::AttentionOptions o;
+    o.heads = 4;
+    o.kv_heads = 2;
+    ops::attention(q, k, v, o, out);
+    for (int64_t s = 0; s < 4; ++s)
+        for (int64_t c = 0; c < 3; ++c) {
+            EXPECT_EQ(out.at({0, s, c}), out.at({0, s, 3 + c}));
+            EXPECT_NE(out.at({0, s, c}), out.at({0, s, 6 + c}));
+        }
+}
+
+TEST(OpsAttention, GroupedQueryBadArguments) {
+    std::mt19937 rng(60);
+    const Tensor q = random_tensor({1, 3, 12}, rng), k = random_tensor({1, 3, 6}, rng), v = random_tensor({1, 3, 6}, rng);
+    Tensor out;
+    ops::AttentionOptions o;
+    o.heads = 4;
+    o.kv_heads = 3;  // 4 query heads cannot share 3 kv heads
+    EXPECT_THROW(ops::attention(q, k, v, o, out), Error);
+    o.kv_heads = 2;
+    EXPECT_NO_THROW(ops::attention(q, k, v, o, out));
+    o.kv_heads = 1;  // k is 2 heads wide, not 1
+    EXPECT_THROW(ops::attention(q, k, v, o, out), Error);
+    o.kv_heads = 2;
+    o.window = -1;
+    EXPECT_THROW(ops::attention(q, k, v, o, out), Error);
 }
 
 }  // namespace

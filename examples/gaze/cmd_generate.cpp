@@ -3,6 +3,7 @@
 // the new ids and the attention of every step.
 #include <algorithm>
 #include <charconv>
+#include <filesystem>
 #include <cstdint>
 #include <iostream>
 #include <map>
@@ -90,8 +91,17 @@ LoadedModel open_generator(const GenerateOptions& o) {
         auto tokenizer = o.tokenizer.empty() ? std::unique_ptr<Tokenizer>(BpeTokenizer::bytes_only()) : load_tokenizer(o.tokenizer);
         return random_gpt(o.random_gpt, std::move(tokenizer));
     }
-    if (o.model.empty()) throw Error("no model: give --model DIR or --random-gpt SPEC");
-    LoadedModel m = open_model(o.model);
+    std::string dir = o.model;
+    if (dir.empty()) {
+        // The default: stories260K, a real trained Llama (llama2.c's TinyStories), when ../shared has it.
+        const auto stories = std::filesystem::path(shared_dir()) / "models" / "stories260K";
+        if (!std::filesystem::exists(stories / "config.json")) {
+            throw Error("no model: give --model DIR or --random-gpt SPEC (the default, " + stories.string() +
+                        ", is not there)");
+        }
+        dir = stories.lexically_normal().string();
+    }
+    LoadedModel m = open_model(dir);
     if (!o.tokenizer.empty()) m.tokenizer = load_tokenizer(o.tokenizer);
     return m;
 }
@@ -103,13 +113,43 @@ Tokens prompt_tokens(const GenerateOptions& o, const Tokenizer& tokenizer) {
     return Tokens::from_ids(ids);
 }
 
-std::vector<int32_t> stop_tokens(const GenerateOptions& o, const Tokenizer& tokenizer) {
+// --stop-token ids, and unless --ignore-eos the model's eos ids (config.json,
+// generation_config.json) or else the tokenizer's <|endoftext|>.
+std::vector<int32_t> stop_tokens(const GenerateOptions& o, const Tokenizer& tokenizer, const ModelInfo& info) {
     std::vector<int32_t> stops = o.stop_tokens;
     if (!o.ignore_eos) {
-        if (auto eos = tokenizer.token_to_id(BpeTokenizer::kEndOfText)) stops.push_back(*eos);
+        stops.insert(stops.end(), info.eos_ids.begin(), info.eos_ids.end());
+        if (info.eos_ids.empty()) {
+            if (auto eos = tokenizer.token_to_id(BpeTokenizer::kEndOfText)) stops.push_back(*eos);
+        }
     }
     return stops;
 }
+
+// Streams a sequence's text as tokens arrive. Decoding the whole sequence each
+// time (not token by token) keeps SentencePiece's spaces right; text that ends
+// in an incomplete UTF-8 character (U+FFFD so far) is held back until it completes.
+class TextStream {
+public:
+    TextStream(const Tokenizer& tokenizer, std::vector<int32_t> prompt) : tokenizer_(tokenizer), ids_(std::move(prompt)) {}
+    void add(int32_t id) {
+        ids_.push_back(id);
+        flush(false);
+    }
+    void flush(bool last) {
+        const std::string text = tokenizer_.decode(ids_, /*skip_special_tokens=*/true);
+        constexpr std::string_view kReplacement = "\xEF\xBF\xBD";
+        const bool pending = text.size() >= 3 && text.compare(text.size() - 3, 3, kReplacement) == 0;
+        if ((pending && !last) || text.compare(0, printed_.size(), printed_) != 0) return;
+        std::cout << text.substr(printed_.size()) << std::flush;
+        printed_ = text;
+    }
+
+private:
+    const Tokenizer& tokenizer_;
+    std::vector<int32_t> ids_;
+    std::string printed_;
+};
 
 // generated_ids [B, N] (float32: exact for ids below 2^24), every step's attention
 // (step.i.attentions.l) and the last step's under the golden fixtures' name.
@@ -140,24 +180,27 @@ int run(const GenerateOptions& o) {
     g.sampling = {.greedy = o.greedy || std::none_of(o.sampling_flags.begin(), o.sampling_flags.end(),
                                                      [](const CLI::Option* f) { return f->count() > 0; }),
                   .temperature = o.temperature, .top_k = o.top_k, .top_p = o.top_p, .seed = o.seed};
-    g.stop_tokens = stop_tokens(o, tokenizer);
+    g.stop_tokens = stop_tokens(o, tokenizer, m.model->info());
     g.tokenizer = &tokenizer;
     if (m.model->info().is_encoder_decoder) {
         return generate_seq2seq(m, o.model, prompt, g.max_new_tokens, g.sampling, !o.ignore_eos, o.dump);
     }
     if (!o.dump.empty()) g.observers = observers;
     const bool stream = prompt.batch == 1;
+    // The prompt, then the text as it comes (printed from the first callback,
+    // so that bad input fails before any output).
+    TextStream text(tokenizer, std::vector<int32_t>(prompt.ids.begin(), prompt.ids.end()));
     if (stream) {
-        // The prompt, then each token's exact bytes as it comes (printed from the
-        // first callback, so that bad input fails before any output).
-        g.on_token = [&](int64_t step, std::span<const int32_t> ids) {
-            if (step == 0) std::cout << tokenizer.decode(std::vector<int32_t>(prompt.ids.begin(), prompt.ids.end()));
-            std::cout << tokenizer.decode({ids[0]}) << std::flush;
+        g.on_token = [&](int64_t, std::span<const int32_t> ids) {
+            text.add(ids[0]);
             return true;
         };
     }
     const GenerationResult r = generate(as_causal_lm(*m.model), prompt, g);
-    if (stream) std::cout << "\n";
+    if (stream) {
+        text.flush(true);
+        std::cout << "\n";
+    }
     for (int64_t b = 0; !stream && b < r.batch; ++b) {
         std::vector<int32_t> ids;
         for (int64_t i = 0; i < prompt.length; ++i)
@@ -179,7 +222,9 @@ int run(const GenerateOptions& o) {
 
 std::function<int()> setup(CLI::App& app) {
     auto o = std::make_shared<GenerateOptions>();
-    auto* model = app.add_option("--model", o->model, "Model folder (config.json + safetensors + tokenizer files)");
+    auto* model = app.add_option("--model", o->model,
+                                 "Model folder (config.json + safetensors + tokenizer files); default: "
+                                 "../shared/models/stories260K (a real trained TinyStories Llama) when present");
     auto* random = app.add_option("--random-gpt", o->random_gpt,
                                   "Build an untrained GPT in memory instead: comma-separated key=value of vocab "
                                   "(default: the tokenizer's), ctx (128), width (64), heads (4), layers (2), inner "
@@ -202,7 +247,7 @@ std::function<int()> setup(CLI::App& app) {
         app.add_option("--seed", o->seed, "Seed of the sampler")->capture_default_str()};
     for (auto* f : o->sampling_flags) greedy->excludes(f);
     app.add_option("--stop-token", o->stop_tokens, "Also stop a sequence at this token id (repeatable)");
-    app.add_flag("--ignore-eos", o->ignore_eos, "Do not stop at <|endoftext|>");
+    app.add_flag("--ignore-eos", o->ignore_eos, "Do not stop at the model's end-of-sequence token (eos_token_id, <|endoftext|>)");
     app.add_option("--dump", o->dump,
                    "Write generated_ids, step.i.attentions.l of every step and "
                    "generate_last_step_attentions.l to this .safetensors");

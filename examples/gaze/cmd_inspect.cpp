@@ -15,7 +15,9 @@ int run(const std::string& dir, bool list_tensors) {
               << "weights:        " << i.source << "\n"
               << "layers:         " << i.layers;
     if (i.decoder_layers) std::cout << " encoder + " << i.decoder_layers << " decoder";
-    std::cout << "\nheads:          " << i.heads << "\n"
+    std::cout << "\nheads:          " << i.heads;
+    if (i.kv_heads && i.kv_heads != i.heads) std::cout << " (" << i.kv_heads << " key/value heads)";
+    std::cout << "\n"
               << "hidden:         " << i.hidden << "\n"
               << "intermediate:   " << i.intermediate << "\n"
               << "vocabulary:     " << i.vocab << "\n"
@@ -24,6 +26,7 @@ int run(const std::string& dir, bool list_tensors) {
               << "lm head:        " << (i.has_lm_head ? "yes" : "no") << "\n"
               << "parameters:     " << i.parameters << " (" << std::fixed << std::setprecision(2)
               << static_cast<double>(i.parameters) / 1e6 << " M)\n";
+    if (!i.notes.empty()) std::cout << "notes:          " << i.notes << "\n";
     if (!list_tensors) return 0;
     const Weights w = Weights::open_folder(dir);
     std::cout << "tensors:\n";

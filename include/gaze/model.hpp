@@ -22,6 +22,7 @@ struct ModelInfo {
     int64_t layers = 0;        // encoder (or decoder-only) layers
     int64_t decoder_layers = 0;
     int64_t heads = 0;
+    int64_t kv_heads = 0;       // key/value heads (grouped-query attention); 0 = heads
     int64_t hidden = 0;
     int64_t intermediate = 0;
     int64_t vocab = 0;
@@ -31,6 +32,9 @@ struct ModelInfo {
     bool is_encoder_decoder = false;
     bool is_causal = false;
     int64_t parameters = 0;
+    int32_t bos_id = -1;               // beginning-of-sequence id (-1: none known)
+    std::vector<int32_t> eos_ids;      // ids that end generation (config.json / generation_config.json)
+    std::string notes;          // how the checkpoint was read, e.g. "bfloat16 weights converted to float32 on load"
 };
 
 struct ForwardOptions {

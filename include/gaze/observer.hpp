@@ -33,7 +33,8 @@ struct AttentionSite {
     Stack stack = Stack::encoder;
     AttentionKind kind = AttentionKind::self;
     int layer = 0;
-    int heads = 0;  // heads in this layer
+    int heads = 0;     // (query) heads in this layer
+    int kv_heads = 0;  // key/value heads (grouped-query attention); 0 = heads
 };
 
 // What an observer wants. Empty lists mean "all".
@@ -74,7 +75,13 @@ struct AttentionEvent {
     // std::swap(*keep, a buffer of its own) instead of copying them (the engine
     // refills whatever it gets back). Null: copy what you keep.
     Tensor* keep = nullptr;
+    // The key/value head each of `heads` reads (grouped-query attention:
+    // kv_head_of(site, h)); empty from callers that predate it: then = heads.
+    std::span<const int> kv_heads = {};
 };
+
+// The kv head query head `head` reads at `site`: head / (heads / kv_heads).
+int kv_head_of(const AttentionSite& site, int head);
 
 class AttentionObserver {
 public:

@@ -8,6 +8,7 @@
 // Every op here has a naive double-precision reference in tests/test_ops.cpp.
 #include <cstdint>
 #include <span>
+#include <vector>
 
 #include "gaze/softmax_masking.hpp"
 #include "gaze/tensor.hpp"
@@ -38,6 +39,29 @@ void sinusoidal_position_encoding(int64_t num_positions, int64_t dim, int64_t fi
 // "logits_last" convention of the golden fixtures and of next-token prediction).
 void last_position(const Tensor& x, Tensor& out);
 
+// ---- rotary position embeddings (RoFormer; Llama, Mistral, Qwen2) ----------
+
+// How inverse frequencies are rescaled for contexts beyond the trained length
+// (Hugging Face's rope_scaling; none = the plain RoFormer frequencies).
+struct RopeScaling {
+    enum class Type { none, linear, dynamic, llama3 };
+    Type type = Type::none;
+    double factor = 1.0;                 // linear, dynamic, llama3
+    double low_freq_factor = 1.0;        // llama3
+    double high_freq_factor = 4.0;       // llama3
+    int64_t original_max_positions = 0;  // dynamic (max_position_embeddings), llama3
+};
+// inv_freq [d/2]: 1 / theta^(2i/d), rescaled by `scaling`; seq_len (longest
+// position + 1 of the call) matters only for dynamic scaling.
+std::vector<float> rotary_inverse_frequencies(int64_t head_dim, double theta, const RopeScaling& scaling,
+                                              int64_t seq_len);
+// In place on x [B, S, heads*d] (rows may be strided, e.g. the q or k part of a
+// fused QKV), positions [B*S]: each head's dims (i, i + d/2) are rotated by the
+// angle positions[b,s] * inv_freq[i] (HF's rotate_half layout):
+//   x_i' = x_i cos - x_{i+d/2} sin,  x_{i+d/2}' = x_{i+d/2} cos + x_i sin  (cos, sin times attention_scaling).
+void rotary_embedding(Tensor& x, int64_t heads, std::span<const int64_t> positions, std::span<const float> inv_freq,
+                      float attention_scaling = 1.0f);
+
 // ---- element-wise -----------------------------------------------------------
 
 // out = a + b, same shape (in place allowed: out may be a).
@@ -59,6 +83,9 @@ void gelu_tanh(Tensor& x);
 void relu(Tensor& x);
 // x = x * g elementwise (the gate of gated feed-forwards). Same shapes.
 void multiply(Tensor& x, const Tensor& g);
+// SwiGLU (Shazeer, 2020): gate_up [rows, 2F] = [gate | up] -> out [rows, F] = silu(gate) * up,
+// silu(g) = g / (1 + e^-g). out must not alias gate_up.
+void swiglu(const Tensor& gate_up, Tensor& out);
 
 // ---- normalisation ----------------------------------------------------------
 
@@ -100,18 +127,21 @@ struct ProbabilityCapture {
 };
 
 struct AttentionOptions {
-    int64_t heads = 1;
+    int64_t heads = 1;               // query heads
+    int64_t kv_heads = 0;            // key/value heads (0 = heads); query head h reads kv head h / (heads / kv_heads)
     float scale = 1.0f;              // multiplies q.k (1/sqrt(d) for BERT/GPT-2, 1 for T5)
     bool causal = false;             // query i sees keys j <= i + causal_offset
     int64_t causal_offset = 0;       // = number of cached positions before the first query
+    int64_t window = 0;              // > 0: sliding window, query i sees keys j > i + causal_offset - window (Mistral)
     const Tensor* key_mask = nullptr;  // [B, Sk] additive (0 keep, -inf drop), e.g. padding
     const Tensor* bias = nullptr;      // [1 or heads, Sq, Sk] additive (T5 relative position bias)
 };
 
 // Scaled dot-product attention, all heads at once.
-//   q [B, Sq, heads*d], k [B, Sk, heads*d], v [B, Sk, heads*d] (rows may be strided,
+//   q [B, Sq, heads*d], k [B, Sk, kv_heads*d], v [B, Sk, kv_heads*d] (rows may be strided,
 //   e.g. slices of one fused QKV projection) -> out [B, Sq, heads*d] (contiguous).
-//   p = softmax(scale * q_h k_h^T + bias_h + key_mask, causal-masked); out_h = p v_h.
+//   p = softmax(scale * q_h k_g^T + bias_h + key_mask, causal/window-masked); out_h = p v_g,
+//   g = h / (heads / kv_heads) (grouped-/multi-query attention; g = h when kv_heads = heads).
 // Masked keys get probability exactly 0. A row with every key masked gets zeros.
 // Cross-attention is the same call with k, v from the encoder (Sk != Sq).
 void attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& options,

@@ -10,12 +10,21 @@
 #include <map>
 #include <optional>
 #include <random>
+#include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "gaze/tensor.hpp"
 
 namespace gaze {
+
+// The shard files model.safetensors.index.json (`text`, read from `name`)
+// names, as paths under `dir` (checked to exist unless dir is empty). Throws
+// gaze::Error naming the index and the tensor: invalid JSON, no weight_map, a
+// tensor listed twice, a shard name that is not a plain file name or is missing.
+std::vector<std::string> parse_safetensors_index(std::string_view text, const std::string& name,
+                                                 const std::string& dir);
 
 class Weights {
 public:
@@ -40,11 +49,15 @@ public:
     const std::string& source() const { return source_; }
     void set_source(std::string s) { source_ = std::move(s); }
     std::vector<std::string> names() const;
+    // The storage dtypes of the float tensors read from files ("F32", "BF16", ...):
+    // anything but F32 was converted to float32 on load.
+    const std::set<std::string>& stored_dtypes() const { return stored_dtypes_; }
     const std::map<std::string, Tensor>& tensors() const { return tensors_; }
 
 private:
     std::map<std::string, Tensor> tensors_;
-    std::map<std::string, std::string> non_float_;  // name -> dtype, reported if asked for
+    std::map<std::string, std::string> non_float_;
+    std::set<std::string> stored_dtypes_;  // name -> dtype, reported if asked for
     std::vector<std::string> prefixes_{""};
     std::string source_ = "<memory>";
 };

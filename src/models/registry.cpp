@@ -7,6 +7,7 @@
 #include "gaze/model.hpp"
 #include "gaze/models/bert.hpp"
 #include "gaze/models/gpt2.hpp"
+#include "gaze/models/llama.hpp"
 #include "gaze/models/t5.hpp"
 #include "gaze/models/transformer.hpp"
 
@@ -24,6 +25,9 @@ const Family kFamilies[] = {
     {"bert", make_bert},
     {"distilbert", make_distilbert},
     {"gpt2", make_gpt2},
+    {"llama", make_llama},
+    {"mistral", make_mistral},
+    {"qwen2", make_qwen2},
     {"t5", make_t5},
     {"transformer", make_transformer},
 };

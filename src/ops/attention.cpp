@@ -1,6 +1,7 @@
 // Scaled dot-product attention on the CPU, one (batch, head) pair per task.
 // Heads are read in place from [B, S, heads*d] rows (no split copy): a head is
-// a strided matrix view. The [Sq, Sk] score matrix of one head lives in a
+// a strided matrix view. With grouped-query attention query head h reads kv
+// head h / (heads / kv_heads) of k and v, so k and v are never repeated. The [Sq, Sk] score matrix of one head lives in a
 // thread-local buffer, so memory stays O(threads * Sq * Sk), and only the
 // probabilities a capture asks for are copied out.
 #include <algorithm>
@@ -23,7 +24,7 @@ namespace {
 int leading(const Tensor& t, int64_t d) { return static_cast<int>(std::max<int64_t>(t.stride(1), d)); }
 #endif
 
-ConstMatrixMap head_view(const Tensor& t, int64_t b, int64_t h, int64_t d) {
+ConstMatrixMap head_view(const Tensor& t, int64_t b, int64_t h, int64_t d) {  // h: this tensor's head
     return ConstMatrixMap(t.data() + b * t.stride(0) + h * d, t.dim(1), d, Eigen::OuterStride<>(t.stride(1)));
 }
 
@@ -34,8 +35,15 @@ void check_attention_args(const Tensor& q, const Tensor& k, const Tensor& v, con
     };
     if (q.rank() != 3 || k.rank() != 3 || v.rank() != 3) fail("q, k, v must be [B, S, heads*d]");
     if (o.heads <= 0 || q.dim(2) % o.heads != 0) fail("width is not a multiple of heads");
+    const int64_t kv_heads = o.kv_heads == 0 ? o.heads : o.kv_heads;
+    if (kv_heads <= 0 || o.heads % kv_heads != 0) {
+        fail("heads must be a multiple of kv_heads " + std::to_string(o.kv_heads));
+    }
+    if (o.window < 0) fail("window must be >= 0, got " + std::to_string(o.window));
     if (k.dim(0) != q.dim(0) || v.dim(0) != q.dim(0)) fail("batch sizes differ");
-    if (k.dim(2) != q.dim(2) || v.dim(2) != q.dim(2)) fail("widths differ");
+    if (k.dim(2) * o.heads != q.dim(2) * kv_heads || v.dim(2) != k.dim(2)) {
+        fail("k and v widths must be kv_heads * d");
+    }
     if (v.dim(1) != k.dim(1)) fail("k and v lengths differ");
     if (q.stride(2) != 1 || k.stride(2) != 1 || v.stride(2) != 1) fail("last dim must be dense");
     if (o.key_mask && o.key_mask->shape() != Shape{q.dim(0), k.dim(1)}) fail("key_mask must be [B, Sk]");
@@ -48,9 +56,14 @@ void check_attention_args(const Tensor& q, const Tensor& k, const Tensor& v, con
     }
 }
 
-// Softmax of row r over keys [0, limit); keys past limit get exactly 0.
-void masked_softmax_row(float* row, int64_t limit, int64_t sk) {
-    Eigen::Map<Eigen::ArrayXf> valid(row, limit);
+// Softmax of a row over keys [first, limit); keys outside get exactly 0.
+void masked_softmax_row(float* row, int64_t first, int64_t limit, int64_t sk) {
+    first = std::clamp<int64_t>(first, 0, limit);
+    std::fill(row, row + first, 0.0f);
+    row += first;
+    limit -= first;
+    sk -= first;
+    Eigen::Map<Eigen::ArrayXf> valid(row, std::max<int64_t>(limit, 0));
     const float max = limit > 0 ? valid.maxCoeff() : -std::numeric_limits<float>::infinity();
     if (max == -std::numeric_limits<float>::infinity()) {
         std::fill(row, row + sk, 0.0f);  // every key masked: attend to nothing
@@ -72,6 +85,7 @@ void attention(const Tensor& q, const Tensor& k, const Tensor& v, const Attentio
                const ProbabilityCapture* capture) {
     check_attention_args(q, k, v, o);
     const int64_t batch = q.dim(0), sq = q.dim(1), sk = k.dim(1), heads = o.heads, d = q.dim(2) / heads;
+    const int64_t group = heads / (o.kv_heads == 0 ? heads : o.kv_heads);  // query heads per kv head
     out.resize({batch, sq, heads * d});
 
     // Map model head -> slot in the capture tensor (-1: not captured).
@@ -97,6 +111,7 @@ void attention(const Tensor& q, const Tensor& k, const Tensor& v, const Attentio
 #pragma omp for collapse(2) schedule(static)
         for (int64_t b = 0; b < batch; ++b) {
             for (int64_t h = 0; h < heads; ++h) {
+                const int64_t kvh = h / group;
                 scores.resize(sq, sk);
                 float* oh = out.data() + b * sq * heads * d + h * d;  // [sq, d], row stride heads * d
 #ifdef GAZE_USE_BLAS
@@ -111,11 +126,11 @@ void attention(const Tensor& q, const Tensor& k, const Tensor& v, const Attentio
                     // scores = scale * q_h k_h^T (the scale applied as alpha).
                     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(sq), static_cast<int>(sk),
                                 static_cast<int>(d), o.scale, q.data() + b * q.stride(0) + h * d, leading(q, d),
-                                k.data() + b * k.stride(0) + h * d, leading(k, d), 0.0f, scores.data(),
+                                k.data() + b * k.stride(0) + kvh * d, leading(k, d), 0.0f, scores.data(),
                                 static_cast<int>(sk));
 #endif
                 } else {
-                    scores.noalias() = head_view(q, b, h, d) * head_view(k, b, h, d).transpose();
+                    scores.noalias() = head_view(q, b, h, d) * head_view(k, b, kvh, d).transpose();
                     if (o.scale != 1.0f) scores *= o.scale;
                 }
                 // Bias, key mask and softmax row by row, while the row is in L1.
@@ -126,18 +141,20 @@ void attention(const Tensor& q, const Tensor& k, const Tensor& v, const Attentio
                     if (bias_plane) row += Eigen::Map<const Eigen::ArrayXf>(bias_plane + i * o.bias->stride(1), sk);
                     if (mask) row += Eigen::Map<const Eigen::ArrayXf>(mask + b * sk, sk);
                     const int64_t limit = o.causal ? std::clamp<int64_t>(i + o.causal_offset + 1, 0, sk) : sk;
-                    masked_softmax_row(row.data(), limit, sk);
+                    // Sliding window: key j is visible while j > (i + causal_offset) - window.
+                    const int64_t first = o.window > 0 ? i + o.causal_offset - o.window + 1 : 0;
+                    masked_softmax_row(row.data(), first, limit, sk);
                 }
                 if (use_blas) {
 #ifdef GAZE_USE_BLAS
                     // out_h = p v_h
                     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(sq), static_cast<int>(d),
                                 static_cast<int>(sk), 1.0f, scores.data(), static_cast<int>(sk),
-                                v.data() + b * v.stride(0) + h * d, leading(v, d), 0.0f, oh,
+                                v.data() + b * v.stride(0) + kvh * d, leading(v, d), 0.0f, oh,
                                 static_cast<int>(heads * d));
 #endif
                 } else {
-                    MatrixMap(oh, sq, d, Eigen::OuterStride<>(heads * d)).noalias() = scores * head_view(v, b, h, d);
+                    MatrixMap(oh, sq, d, Eigen::OuterStride<>(heads * d)).noalias() = scores * head_view(v, b, kvh, d);
                 }
 
                 const int s = slot[static_cast<size_t>(h)];
@@ -174,10 +191,9 @@ void scaled_masked_softmax(Tensor& scores, const SoftmaxMasking& m) {
             if (m.key_mask) plane.rowwise() += m.key_mask->select(0, b).reshape({1, sk}).matrix().row(0);
             for (int64_t i = 0; i < sq; ++i) {
                 const int64_t limit = m.causal ? std::clamp<int64_t>(i + m.causal_offset + 1, 0, sk) : sk;
-                // Sliding window: keys j <= i + causal_offset - window are masked.
-                const int64_t first = m.window > 0 ? std::clamp<int64_t>(i + m.causal_offset - m.window + 1, 0, sk) : 0;
-                std::fill_n(plane.data() + i * sk, first, -std::numeric_limits<float>::infinity());
-                masked_softmax_row(plane.data() + i * sk, limit, sk);
+                // Sliding window (Mistral): keys j <= i + causal_offset - window get 0.
+                const int64_t first = m.window > 0 ? i + m.causal_offset - m.window + 1 : 0;
+                masked_softmax_row(plane.data() + i * sk, first, limit, sk);
             }
         }
     }

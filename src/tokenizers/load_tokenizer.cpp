@@ -10,6 +10,7 @@
 #include "gaze/error.hpp"
 #include "gaze/tokenizer.hpp"
 #include "gaze/tokenizers/bpe.hpp"
+#include "gaze/tokenizers/llama_sentencepiece.hpp"
 #include "gaze/tokenizers/sentencepiece.hpp"
 #include "gaze/tokenizers/vocabulary.hpp"
 #include "gaze/tokenizers/wordpiece.hpp"
@@ -70,9 +71,10 @@ std::unique_ptr<Tokenizer> load_tokenizer(const std::string& dir) {
         return std::make_unique<BpeTokenizer>((root / "vocab.json").string(), (root / "merges.txt").string());
     }
     if (has_file(root, "spiece.model")) return SentencePieceTokenizer::open(dir);
+    if (has_file(root, "tokenizer.model")) return LlamaTokenizer::open(dir);  // Llama, Mistral (SentencePiece)
     if (has_file(root, "source_vocabulary.txt")) return VocabularyTokenizer::open_source(dir);  // the source side
-    throw Error(dir + ": no tokenizer files found (expected vocab.txt, vocab.json + merges.txt, spiece.model or "
-                      "source_vocabulary.txt)");
+    throw Error(dir + ": no tokenizer files found (expected vocab.txt, vocab.json + merges.txt, spiece.model, "
+                      "tokenizer.model or source_vocabulary.txt)");
 }
 
 }  // namespace gaze
