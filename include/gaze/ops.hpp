@@ -83,9 +83,6 @@ void gelu_tanh(Tensor& x);
 void relu(Tensor& x);
 // x = x * g elementwise (the gate of gated feed-forwards). Same shapes.
 void multiply(Tensor& x, const Tensor& g);
-// SwiGLU (Shazeer, 2020): gate_up [rows, 2F] = [gate | up] -> out [rows, F] = silu(gate) * up,
-// silu(g) = g / (1 + e^-g). out must not alias gate_up.
-void swiglu(const Tensor& gate_up, Tensor& out);
 
 // ---- normalisation ----------------------------------------------------------
 

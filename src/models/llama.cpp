@@ -278,7 +278,8 @@ void Llama::feed_forward(size_t layer) {
     const Block& blk = blocks_[layer];
     blk.post_attention_layernorm.forward(x_, h_);
     blk.gate_up.forward(h_, gate_up_);
-    ops::swiglu(gate_up_, ffn_);
+    const int64_t f = gate_up_.dim(-1) / 2;  // gate_up_ = [gate | up], one fused GEMM
+    ops::swiglu(gate_up_.narrow(-1, 0, f), gate_up_.narrow(-1, f, f), ffn_);
     blk.down.forward(ffn_, projected_);
     ops::add(x_, projected_, x_);
 }

@@ -89,21 +89,4 @@ void rotary_embedding(Tensor& x, int64_t heads, std::span<const int64_t> positio
     }
 }
 
-void swiglu(const Tensor& gate_up, Tensor& out) {
-    if (gate_up.rank() < 1 || gate_up.dim(-1) % 2 != 0 || !gate_up.is_contiguous()) {
-        throw Error("swiglu: expected contiguous [rows, 2F], got " + gate_up.shape().str());
-    }
-    const int64_t width = gate_up.dim(-1) / 2, rows = gate_up.numel() / std::max<int64_t>(gate_up.dim(-1), 1);
-    Shape shape = gate_up.shape();
-    shape[shape.rank() - 1] = width;
-    out.resize(shape);
-#pragma omp parallel for schedule(static) if (rows * width > (1 << 14))
-    for (int64_t r = 0; r < rows; ++r) {
-        const float* gate = gate_up.data() + r * 2 * width;
-        const float* up = gate + width;
-        float* o = out.data() + r * width;
-        for (int64_t i = 0; i < width; ++i) o[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
-    }
-}
-
 }  // namespace gaze::ops
