@@ -83,6 +83,7 @@ BlockEncoder::BlockEncoder(const AttentionBlock& block, int64_t layers, int64_t 
       keys_(block.keys.size()),
       encoding_(encoding) {
     if (keys_ >= kUnused) throw Error("the page stores at most 65534 keys per row, got " + std::to_string(keys_));
+    if (encoding_.layout == ProbabilityLayout::top_k && encoding_.top_k < 1) throw Error("page encoding: top_k needs k >= 1");
     row_start_.resize(static_cast<size_t>(queries_) + 1, 0);
     for (int64_t i = 0; i < queries_; ++i) {
         const int64_t bytes = encoding_.layout == ProbabilityLayout::dense16 ? 2 * visible(i)
@@ -127,17 +128,21 @@ double BlockEncoder::add_row(int64_t layer, int64_t head, int64_t i, const float
             break;
         }
         case ProbabilityLayout::top_k: {
+            // One pass keeping the k largest, largest first (ties: the earlier key).
             thread_local std::vector<int64_t> open;
             open.clear();
+            const auto capacity = static_cast<size_t>(encoding_.top_k);
             double total = 0;
             for (int64_t j = 0; j < limit; ++j) {
                 if (masked(j)) continue;
-                open.push_back(j);
                 total += row[j];
+                if (open.size() == capacity && !(row[j] > row[open.back()])) continue;
+                if (open.size() == capacity) open.pop_back();
+                auto at_rank = open.end();
+                while (at_rank != open.begin() && row[*(at_rank - 1)] < row[j]) --at_rank;
+                open.insert(at_rank, j);
             }
-            const auto k = std::min<size_t>(open.size(), static_cast<size_t>(encoding_.top_k));
-            std::partial_sort(open.begin(), open.begin() + static_cast<std::ptrdiff_t>(k), open.end(),
-                              [&](int64_t a, int64_t b) { return row[a] > row[b] || (row[a] == row[b] && a < b); });
+            const size_t k = open.size();
             const double max = k > 0 ? row[open[0]] : 0.0;
             double kept = 0;
             for (size_t e = 0; e < k; ++e) kept += row[open[e]];

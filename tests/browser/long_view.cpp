@@ -68,6 +68,8 @@ int main(int argc, char** argv) {
                                             "\xE2\x96\x81the", "\xE2\x96\x81quick", "\xE2\x96\x81fox", "<0x0A>",
                                             "\xE2\x96\x81<script>alert(1)</script>", "\xE2\x96\x81ran", "."};
     gaze::Tokens tokens = gaze::Tokens::from_ids(std::vector<int32_t>(static_cast<size_t>(n), 0));
+    tokens.text.clear();  // from_ids may name tokens by their ids
+    tokens.special.clear();
     tokens.text.push_back("<s>");
     tokens.special.push_back(1);
     for (int64_t i = 1; i < n; ++i) {

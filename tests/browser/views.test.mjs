@@ -218,7 +218,7 @@ try {
     const queries = await tokensOf(page, 'q');
     check(queries.includes(' quick') && queries.includes('\u21b5') && !queries.some((t) => t.includes('\u0120')),
       'byte-level pieces are shown as text (" quick", a newline mark)', JSON.stringify(queries));
-    const title = await page.$eval('#gz-headview-svg text.gz-q[data-i="2"] title', (t) => t.textContent);
+    const title = await page.$eval('#gz-headview-svg text.gz-q[data-i="1"] title', (t) => t.textContent);
     check(title.includes('\u0120quick'), 'the tooltip keeps the raw piece', title);
     check(state.errors.length === 0, 'no script errors on the GPT-2 page', state.errors.join(' | '));
     await page.close();

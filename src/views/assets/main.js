@@ -115,14 +115,20 @@
     // The query row: -1 draws every row (short inputs) or the last one (long inputs).
     if (state.query >= b.Q) state.query = b.Q - 1;
     const long = Math.max(b.Q, b.K) > GZ.LONG;
-    const queryInput = GZ.el('input', { type: 'number', id: 'gz-query', min: -1, max: b.Q - 1, value: state.query, onchange: (e) => {
-      const v = Math.round(Number(e.target.value));
-      state.query = isFinite(v) ? Math.max(-1, Math.min(b.Q - 1, v)) : -1;
+    // Redrawing the controls removes the focused input, which fires its change
+    // event again: only a new value redraws.
+    const pickQuery = (value) => {
+      const v = Math.round(Number(value));
+      const query = isFinite(v) ? Math.max(-1, Math.min(b.Q - 1, v)) : -1;
+      if (query === state.query) return;
+      state.query = query;
       update();
-    } });
+    };
+    const queryInput = GZ.el('input', { type: 'number', id: 'gz-query', min: -1, max: b.Q - 1, value: state.query,
+      onchange: (e) => pickQuery(e.target.value) });
     const queryRange = GZ.el('input', { type: 'range', id: 'gz-query-range', min: 0, max: b.Q - 1,
       value: state.query >= 0 ? state.query : b.Q - 1, oninput: (e) => (queryInput.value = e.target.value),
-      onchange: (e) => { state.query = Number(e.target.value); update(); } });
+      onchange: (e) => pickQuery(e.target.value) });
     const shownQuery = state.query >= 0 ? state.query : long ? b.Q - 1 : -1;
     ui.controls.appendChild(GZ.el('label', { title: '-1: ' + (long ? 'the last row' : 'every row') }, [
       GZ.el('span', { text: 'Query row ' }), queryInput, queryRange,
