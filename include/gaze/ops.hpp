@@ -102,7 +102,7 @@ struct ProbabilityCapture {
     // only that tile's captured rows [B, heads.size(), count, Sk], rows
     // first..first+count-1 of `rows` (or of all rows), and on_block(first,
     // count) is called before the next tile overwrites them.
-    std::function<void(size_t first, size_t count)> on_block;
+    std::function<void(size_t first, size_t count)> on_block = nullptr;
 };
 
 struct AttentionOptions {
