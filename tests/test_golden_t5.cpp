@@ -40,14 +40,16 @@ std::vector<int64_t> golden_ids(const SafetensorsFile& golden, const TensorEntry
 
 // The README's tolerances, except for logits far above 1: even a float64
 // computation of t5-tiny-gated (whose untied lm_head, initialised N(0, 1),
-// gives logits up to 64) misses the reference's float32 logits by 2.0e-4, so
-// there the tolerance is float32's relative precision over the 64-term
-// product: 4e-6 of the largest logit (t5-tiny: still 1e-4).
+// gives logits up to 64) misses the reference's float32 logits by 2.0e-4
+// (3e-6 of the largest logit): that is the reference's own rounding. Our
+// float32 pass rounds as much again, in an order that depends on the GEMM
+// kernel the CPU gets (2.75e-4 on the AMX machines), so the tolerance is
+// twice the reference's error: 8e-6 of the largest logit (t5-tiny: still 1e-4).
 double tolerance(const std::string& name, const Tensor& expected) {
     if (name != "logits") return golden_tolerance(name);
     float largest = 0;
     for (float v : expected.to_vector()) largest = std::max(largest, std::fabs(v));
-    return std::max(golden_tolerance(name), 4e-6 * largest);
+    return std::max(golden_tolerance(name), 8e-6 * largest);
 }
 
 // Every golden tensor must be produced and match: float tensors within the
