@@ -94,46 +94,51 @@ void ObserverHub::attention(const AttentionSite& site, const Tensor& q, const Te
             position_list.push_back(query_offset + r);
         }
     }
+    // Each observer receives its own selection of the captured rows
+    // [first, first + count) of row_list; most ask for everything and get the
+    // captured tensor itself.
+    const bool streaming = std::all_of(interested.begin(), interested.end(), [](const Entry* e) { return e->request.row_blocks; });
+    auto deliver = [&](size_t first, size_t count) {
+        for (const Entry* e : interested) {
+            std::vector<int> my_heads, my_kv_heads;
+            std::vector<size_t> head_slots;
+            for (size_t i = 0; i < head_list.size(); ++i) {
+                if (selected(e->request.heads, head_list[i])) {
+                    my_heads.push_back(head_list[i]);
+                    my_kv_heads.push_back(kv_head_of(site, head_list[i]));
+                    head_slots.push_back(i);
+                }
+            }
+            std::vector<int64_t> my_positions;
+            std::vector<size_t> row_slots;  // rows of captured_
+            for (size_t i = first; i < first + count; ++i) {
+                if (selected(e->request.query_positions, position_list[i])) {
+                    my_positions.push_back(position_list[i]);
+                    row_slots.push_back(i - first);
+                }
+            }
+            if (my_heads.empty() || my_positions.empty()) continue;
+            const Tensor* probs = &captured_;
+            if (my_heads.size() != head_list.size() || my_positions.size() != count) {
+                const int64_t batch = captured_.dim(0), sk = captured_.dim(3);
+                slice_.resize({batch, static_cast<int64_t>(my_heads.size()), static_cast<int64_t>(my_positions.size()), sk});
+                for (int64_t b = 0; b < batch; ++b)
+                    for (size_t h = 0; h < head_slots.size(); ++h)
+                        for (size_t r = 0; r < row_slots.size(); ++r)
+                            std::copy_n(captured_.ptr({b, static_cast<int64_t>(head_slots[h]), static_cast<int64_t>(row_slots[r]), 0}),
+                                        sk, slice_.ptr({b, static_cast<int64_t>(h), static_cast<int64_t>(r), 0}));
+                probs = &slice_;
+            }
+            // A streamed buffer is refilled by the next block: nobody may keep it.
+            Tensor* keep = !streaming && probs == &captured_ && e == interested.back() ? &captured_ : nullptr;
+            const AttentionEvent event{site, step, *probs, my_heads, my_positions, queries, keys, keep, my_kv_heads};
+            e->observer->on_attention(event);
+        }
+    };
     ops::ProbabilityCapture capture{head_list, row_list, &captured_};
+    if (streaming) capture.on_block = deliver;
     ops::attention(q, k, v, options, out, &capture);
-
-    // Each observer receives its own selection; most ask for everything and
-    // get the captured tensor itself.
-    for (const Entry* e : interested) {
-        std::vector<int> my_heads, my_kv_heads;
-        std::vector<size_t> head_slots;
-        for (size_t i = 0; i < head_list.size(); ++i) {
-            if (selected(e->request.heads, head_list[i])) {
-                my_heads.push_back(head_list[i]);
-                my_kv_heads.push_back(kv_head_of(site, head_list[i]));
-                head_slots.push_back(i);
-            }
-        }
-        std::vector<int64_t> my_positions;
-        std::vector<size_t> row_slots;
-        for (size_t i = 0; i < position_list.size(); ++i) {
-            if (selected(e->request.query_positions, position_list[i])) {
-                my_positions.push_back(position_list[i]);
-                row_slots.push_back(i);
-            }
-        }
-        if (my_heads.empty() || my_positions.empty()) continue;
-        const Tensor* probs = &captured_;
-        if (my_heads.size() != head_list.size() || my_positions.size() != position_list.size()) {
-            const int64_t batch = captured_.dim(0), sk = captured_.dim(3);
-            slice_.resize({batch, static_cast<int64_t>(my_heads.size()), static_cast<int64_t>(my_positions.size()), sk});
-            for (int64_t b = 0; b < batch; ++b)
-                for (size_t h = 0; h < head_slots.size(); ++h)
-                    for (size_t r = 0; r < row_slots.size(); ++r)
-                        std::copy_n(captured_.ptr({b, static_cast<int64_t>(head_slots[h]),
-                                                   static_cast<int64_t>(row_slots[r]), 0}),
-                                    sk, slice_.ptr({b, static_cast<int64_t>(h), static_cast<int64_t>(r), 0}));
-            probs = &slice_;
-        }
-        Tensor* keep = probs == &captured_ && e == interested.back() ? &captured_ : nullptr;
-        const AttentionEvent event{site, step, *probs, my_heads, my_positions, queries, keys, keep, my_kv_heads};
-        e->observer->on_attention(event);
-    }
+    if (!streaming) deliver(0, row_list.size());
 }
 
 }  // namespace gaze

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <random>
 #include <set>
 #include <unistd.h>
 
@@ -208,6 +209,66 @@ TEST(Observers, StatisticsMatchARecordedComputation) {
         EXPECT_NEAR(s.previous_token, previous / 7, 1e-6);
         EXPECT_NEAR(s.special_tokens, special / 7, 1e-6);
         EXPECT_NEAR(s.mean_distance, distance / 7, 1e-5);
+    }
+}
+
+// One causal attention call of `n` tokens through a hub with `observers`.
+void observe_long_call(int64_t n, std::span<AttentionObserver* const> observers) {
+    std::mt19937 rng(5);
+    const Tensor q = random_tensor({1, n, 16}, rng, -2, 2), k = random_tensor({1, n, 16}, rng, -2, 2), v = random_tensor({1, n, 16}, rng);
+    Tokens tokens = Tokens::from_ids(std::vector<int32_t>(static_cast<size_t>(n), 1));
+    ObserverHub hub(observers);
+    ops::AttentionOptions o;
+    o.heads = 4;
+    o.scale = 0.5f;
+    o.causal = true;
+    Tensor out;
+    hub.begin({"test", 0, 1, 4, &tokens});
+    hub.attention({Stack::decoder, AttentionKind::causal_self, 0, 4}, q, k, v, o, out, tokens, tokens);
+    hub.end();
+}
+
+TEST(Observers, RowBlockObserversGetTilesAndTheOthersWholeMatrices) {
+    const int64_t n = 150;  // three tiles of query rows: 64, 64, 22
+    Counter blocks, whole;
+    blocks.wanted.row_blocks = true;
+    AttentionObserver* only_blocks[] = {&blocks};
+    observe_long_call(n, only_blocks);
+    ASSERT_EQ(blocks.shapes.size(), 3u);
+    int64_t next = 0;
+    for (size_t e = 0; e < blocks.rows.size(); ++e) {
+        EXPECT_LE(blocks.shapes[e][2], 64);
+        for (int64_t p : blocks.rows[e]) EXPECT_EQ(p, next++);
+    }
+    EXPECT_EQ(next, n);
+    // With an observer that wants whole matrices attached, everyone gets them in one event.
+    Counter blocks2;
+    blocks2.wanted.row_blocks = true;
+    AttentionObserver* mixed[] = {&blocks2, &whole};
+    observe_long_call(n, mixed);
+    ASSERT_EQ(whole.shapes.size(), 1u);
+    EXPECT_EQ(whole.shapes[0], (Shape{1, 4, n, n}));
+    ASSERT_EQ(blocks2.shapes.size(), 1u);
+    // The tiles hold exactly the rows of the whole matrix.
+    for (size_t e = 0; e < blocks.copies.size(); ++e)
+        for (int64_t h = 0; h < 4; ++h)
+            for (size_t r = 0; r < blocks.rows[e].size(); ++r)
+                for (int64_t j = 0; j < n; ++j)
+                    ASSERT_EQ(blocks.copies[e].at({0, h, static_cast<int64_t>(r), j}), whole.copies[0].at({0, h, blocks.rows[e][r], j}));
+    // The statistics observer takes tiles and sums the same as from whole matrices.
+    AttentionStatistics alone, beside;
+    AttentionRecorder recorder;
+    AttentionObserver* a[] = {&alone};
+    AttentionObserver* b[] = {&beside, &recorder};
+    observe_long_call(n, a);
+    observe_long_call(n, b);
+    const auto x = alone.results(), y = beside.results();
+    ASSERT_EQ(x.size(), 4u);
+    for (size_t h = 0; h < x.size(); ++h) {
+        EXPECT_EQ(x[h].rows, n);
+        EXPECT_NEAR(x[h].entropy, y[h].entropy, 1e-12);
+        EXPECT_NEAR(x[h].previous_token, y[h].previous_token, 1e-12);
+        EXPECT_NEAR(x[h].first_token, y[h].first_token, 1e-12);
     }
 }
 

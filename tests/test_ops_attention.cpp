@@ -20,6 +20,7 @@ namespace gaze::test {
 namespace {
 
 // ---- attention -------------------------------------------------------------------
+// (ops::attention works in tiles of 64 query rows: the sizes below straddle them.)
 
 struct AttentionReference {
     std::vector<double> out;    // [B, Sq, heads*d]
@@ -144,7 +145,9 @@ void check_attention(const AttentionCase& c, ops::AttentionOptions o, std::mt199
 }
 
 std::vector<AttentionCase> attention_cases() {
-    return {{1, 1, 1, 1, 1}, {2, 7, 7, 3, 5}, {1, 33, 33, 2, 11}, {3, 3, 3, 4, 64}, {1, 65, 65, 12, 7}};
+    // 64, 65, 130: one tile of query rows exactly, one row into the next, two tiles and two rows.
+    return {{1, 1, 1, 1, 1}, {2, 7, 7, 3, 5}, {1, 33, 33, 2, 11}, {3, 3, 3, 4, 64}, {1, 64, 64, 2, 4},
+            {1, 65, 65, 12, 7}, {2, 130, 130, 2, 3}};
 }
 
 TEST(OpsAttention, NoMask) {
@@ -533,6 +536,75 @@ TEST(OpsAttention, GroupedQueryBadArguments) {
     o.kv_heads = 2;
     o.window = -1;
     EXPECT_THROW(ops::attention(q, k, v, o, out), Error);
+}
+
+TEST(OpsAttention, TilesOfQueryRowsAcrossTheirBoundaries) {
+    std::mt19937 rng(60);
+    ops::AttentionOptions o;
+    o.scale = 0.3f;
+    o.causal = true;
+    // A prefill after 30 cached positions whose 70 rows span two tiles; keys past a tile's diagonal are skipped.
+    o.causal_offset = 30;
+    check_attention({2, 70, 100, 2, 4}, o, rng, "Sq 70, Sk 100, offset 30");
+    // Cross-attention: more queries than keys, keys not a multiple of anything.
+    o.causal = false;
+    o.causal_offset = 0;
+    check_attention({1, 129, 37, 3, 4}, o, rng, "Sq 129, Sk 37");
+}
+
+TEST(OpsAttention, StreamingCaptureHandsOverEachTileOfRows) {
+    std::mt19937 rng(61);
+    for (const int64_t sq : {int64_t{1}, int64_t{63}, int64_t{64}, int64_t{65}, int64_t{150}}) {
+        for (bool causal : {false, true}) {
+            const AttentionCase c{2, sq, sq, 3, 4};
+            const Tensor q = random_tensor({c.batch, c.sq, c.heads * c.d}, rng, -2.0f, 2.0f);
+            const Tensor k = random_tensor({c.batch, c.sk, c.heads * c.d}, rng, -2.0f, 2.0f);
+            const Tensor v = random_tensor({c.batch, c.sk, c.heads * c.d}, rng);
+            ops::AttentionOptions o;
+            o.heads = c.heads;
+            o.scale = 0.5f;
+            o.causal = causal;
+            const std::vector<int> heads = {0, 2};
+            std::vector<int64_t> some;  // rows at and around the tile edges
+            for (int64_t r : {int64_t{0}, int64_t{62}, int64_t{63}, int64_t{64}, int64_t{65}, int64_t{127}, int64_t{128}, sq - 1}) {
+                if (r < sq && (some.empty() || r > some.back())) some.push_back(r);
+            }
+            for (const std::vector<int64_t>& rows : {std::vector<int64_t>{}, some}) {
+                const std::string what = "Sq " + std::to_string(sq) + (causal ? " causal" : "") + (rows.empty() ? " all rows" : " some rows");
+                Tensor whole, out_whole;
+                ops::ProbabilityCapture plain{heads, rows, &whole};
+                ops::attention(q, k, v, o, out_whole, &plain);
+                // Streamed: each block must follow the previous one, hold at most one tile of rows, and equal those rows of the whole.
+                Tensor tile, out_streamed;
+                size_t next = 0;
+                ops::ProbabilityCapture streamed{heads, rows, &tile};
+                streamed.on_block = [&](size_t first, size_t count) {
+                    EXPECT_EQ(first, next) << what;
+                    EXPECT_GE(count, 1u);
+                    EXPECT_LE(count, 64u) << what;
+                    ASSERT_EQ(tile.shape(), (Shape{c.batch, 2, static_cast<int64_t>(count), c.sk})) << what;
+                    for (int64_t b = 0; b < c.batch; ++b)
+                        for (int64_t h = 0; h < 2; ++h)
+                            for (size_t r = 0; r < count; ++r)
+                                for (int64_t j = 0; j < c.sk; ++j) {
+                                    ASSERT_EQ(tile.at({b, h, static_cast<int64_t>(r), j}), whole.at({b, h, static_cast<int64_t>(first + r), j}))
+                                        << what << " row " << first + r;
+                                }
+                    next = first + count;
+                };
+                ops::attention(q, k, v, o, out_streamed, &streamed);
+                EXPECT_EQ(next, rows.empty() ? static_cast<size_t>(sq) : rows.size()) << what;
+                EXPECT_EQ(max_abs_diff(out_streamed, out_whole), 0.0) << what;
+            }
+        }
+    }
+    // Capture rows must ascend (the tiles find theirs by binary search).
+    Tensor q = random_tensor({1, 8, 4}, rng), out, probs;
+    ops::AttentionOptions o;
+    const std::vector<int> heads = {0};
+    const std::vector<int64_t> descending = {5, 2};
+    ops::ProbabilityCapture bad{heads, descending, &probs};
+    EXPECT_THROW(ops::attention(q, q, q, o, out, &bad), Error);
 }
 
 }  // namespace

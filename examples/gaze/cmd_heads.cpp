@@ -1,6 +1,7 @@
 // gaze heads: every head's role (self, previous, next, first token,
 // separator/punctuation, broad) with a score, ranked; a per-layer summary;
-// optionally each token's rollout and flow sources.
+// optionally each token's rollout and flow sources. With --induction: the
+// induction detector on a repeated random token sequence instead.
 #include <algorithm>
 #include <iomanip>
 #include <iostream>
@@ -15,7 +16,73 @@ struct HeadsOptions {
     AttentionInput input;
     int top = 0;  // 0: all
     bool rollout = false, flow = false;
+    bool induction = false;
+    int64_t induction_length = 50;
+    uint32_t seed = 0;
 };
+
+// The token the tokenizer puts first (BOS, [CLS]), or GPT-2's <|endoftext|>,
+// which TransformerLens prepends as BOS; empty when there is none.
+std::vector<int32_t> bos_prefix(const Tokenizer& tokenizer) {
+    const Encoding empty = tokenizer.encode("", true);
+    if (!empty.ids.empty()) return {empty.ids.front()};
+    if (auto id = tokenizer.token_to_id("<|endoftext|>")) return {*id};
+    return {};
+}
+
+// Induction heads, as TransformerLens's detector finds them: the model reads
+// BOS + r + r for a random r of `length` tokens; an induction head attends
+// from each token of the second r to the token after its first occurrence.
+int run_induction(const HeadsOptions& o) {
+    LoadedModel m = open_model(o.model);
+    const ModelInfo& info = m.model->info();
+    if (info.is_encoder_decoder) throw Error("--induction runs decoder-only models; " + info.family + " is an encoder-decoder");
+    const std::vector<int32_t> prefix = bos_prefix(*m.tokenizer);
+    // Ids that stand for no text (specials, byte fallback pieces) are not drawn.
+    std::vector<int32_t> excluded = prefix;
+    const auto vocab = static_cast<int32_t>(std::min<int64_t>(info.vocab, m.tokenizer->vocab_size()));
+    for (int32_t id = 0; id < vocab; ++id) {
+        const std::string t = m.tokenizer->id_to_token(id);
+        if (t.empty() || (t.front() == '<' && t.back() == '>') || (t.front() == '[' && t.back() == ']')) excluded.push_back(id);
+    }
+    const int64_t length = o.induction_length;
+    if (length < 2 || static_cast<int64_t>(prefix.size()) + 2 * length > info.max_positions) {
+        throw Error("--induction-length " + std::to_string(length) + ": give 2 to " +
+                    std::to_string((info.max_positions - static_cast<int64_t>(prefix.size())) / 2) + " for this model");
+    }
+    const std::vector<int32_t> ids = repeated_random_ids(length, 0, vocab, o.seed, prefix, excluded);
+    Tokens tokens = Tokens::from_ids(ids);
+    for (int32_t id : ids) tokens.text.push_back(m.tokenizer->id_to_token(id));
+    tokens.special.assign(ids.size(), 0);
+    if (!prefix.empty()) tokens.special[0] = 1;
+    check_input(info, tokens);
+    AttentionRecorder recorder;
+    AttentionObserver* observers[] = {&recorder};
+    ForwardOptions options;
+    options.observers = observers;
+    options.compute_logits = false;
+    m.model->forward(tokens, options);
+    const SequenceAttention a = collect_attention(recorder, tokens, nullptr, 0, info.family);
+    const auto scores = induction_scores(a.primary(), static_cast<int64_t>(prefix.size()), length);
+    std::cout << "model: " << m.description << "\n";
+    std::cout << "input: " << (prefix.empty() ? "" : "BOS + ") << "2 x " << length << " random tokens (seed " << o.seed
+              << "); uniform attention would score ~" << std::fixed << std::setprecision(3) << 1.0 / (1.5 * static_cast<double>(length))
+              << "\n\n";
+    std::cout << std::left << std::setw(5) << "rank" << std::right << std::setw(6) << "layer" << std::setw(6) << "head"
+              << std::setw(11) << "induction" << std::setw(7) << "prev" << std::setw(7) << "first" << "\n";
+    const size_t count = o.top > 0 ? std::min<size_t>(scores.size(), static_cast<size_t>(o.top)) : scores.size();
+    int found = 0;
+    for (size_t i = 0; i < count; ++i) {
+        const InductionScore& s = scores[i];
+        std::cout << std::left << std::setw(5) << i + 1 << std::right << std::setw(6) << s.layer << std::setw(6) << s.head
+                  << std::setw(11) << s.score << std::setw(7) << s.previous << std::setw(7) << s.first
+                  << (s.induction ? "  induction head" : "") << "\n";
+    }
+    for (const auto& s : scores) found += s.induction ? 1 : 0;
+    std::cout << "\n" << found << " induction head" << (found == 1 ? "" : "s") << " (score >= " << std::setprecision(2)
+              << kInductionThreshold << ")\n";
+    return 0;
+}
 
 void print_sources(const std::string& what, const Tensor& m, const AttentionBlock& b) {
     std::cout << "\n" << what << " (top 3 input tokens per token):\n";
@@ -33,6 +100,7 @@ void print_sources(const std::string& what, const Tensor& m, const AttentionBloc
 }
 
 int run(const HeadsOptions& o) {
+    if (o.induction) return run_induction(o);
     const std::string text = o.input.read_one();
     LoadedModel m = open_model(o.model, {text});
     const ViewRun r = run_for_view(m, o.model, text, o.input.pair, o.input.target);
@@ -69,7 +137,7 @@ int run(const HeadsOptions& o) {
     return 0;
 }
 
-const RegisterCommand registration{{"heads", "Classify every head (self, previous, next, first, separator, broad) and rank them",
+const RegisterCommand registration{{"heads", "Classify every head (self, previous, next, first/sink, separator, broad; or induction) and rank them",
                                     [](CLI::App& app) {
                                         auto o = std::make_shared<HeadsOptions>();
                                         app.add_option("--model", o->model, "Model folder, or 'auto'")->capture_default_str();
@@ -77,6 +145,11 @@ const RegisterCommand registration{{"heads", "Classify every head (self, previou
                                         app.add_option("--top", o->top, "Heads to list (default: all)");
                                         app.add_flag("--rollout", o->rollout, "Also print each token's attention-rollout sources");
                                         app.add_flag("--flow", o->flow, "Also print each token's attention-flow sources (slow past ~50 tokens)");
+                                        app.add_flag("--induction", o->induction,
+                                                     "Find induction heads on BOS + a random token sequence repeated twice (no --text)");
+                                        app.add_option("--induction-length", o->induction_length, "Length of the repeated sequence")
+                                            ->capture_default_str();
+                                        app.add_option("--seed", o->seed, "Seed of the random sequence")->capture_default_str();
                                         return [o] { return run(*o); };
                                     }}};
 

@@ -1,5 +1,6 @@
 // gaze view: the HTML viewer (one self-contained file) and static figures.
 #include <filesystem>
+#include <iomanip>
 #include <iostream>
 
 #include "view_support.hpp"
@@ -45,6 +46,14 @@ private:
         return path;
     }
 };
+
+void write_page(const std::string& path, const std::string& html) {
+    const auto parent = std::filesystem::path(path).parent_path();
+    if (!parent.empty()) std::filesystem::create_directories(parent);
+    views::write_text_file(path, html);
+    std::cout << "view:    " << path << "  (" << std::fixed << std::setprecision(1) << static_cast<double>(html.size()) / 1e6
+              << " MB; open it in any browser, it needs no network)\n";
+}
 
 void write_figures(const ViewOptions& o, const views::PageData& data, const ViewRun* run, FigureWriter& write) {
     const SequenceAttention& a = data.attention;
@@ -96,6 +105,26 @@ void write_figures(const ViewOptions& o, const views::PageData& data, const View
     }
 }
 
+// Long inputs with only the page asked for: the page straight from the running
+// model (views::PageRecorder encodes each row as it comes), so the full
+// [layers, heads, n, n] probabilities are never held. Empty otherwise.
+std::optional<std::string> streamed_page(LoadedModel& m, const ViewOptions& o, const std::string& text,
+                                         const views::PageOptions& page) {
+    const ModelInfo& info = m.model->info();
+    if (info.is_encoder_decoder || !o.svg_dir.empty() || !o.png_dir.empty() || !o.input.target.empty()) return std::nullopt;
+    const Tokens input = tokenize_batch(*m.tokenizer, {text}, o.input.pair);
+    if (input.length <= page.rollout_max_tokens) return std::nullopt;
+    check_input(info, input);
+    views::PageRecorder recorder(page.max_probability_bytes);
+    AttentionObserver* observers[] = {&recorder};
+    ForwardOptions options;
+    options.observers = observers;
+    options.compute_logits = false;
+    m.model->forward(input, options);
+    std::cerr << "gaze: note: " << input.length << " tokens: the page is recorded row by row (no rollout, flow or explain views)\n";
+    return views::render_page(recorder.page_data_json(page), page);
+}
+
 int run(const ViewOptions& o) {
     if (o.out.empty() && o.svg_dir.empty() && o.png_dir.empty()) throw Error("nothing to write: give --out, --svg or --png");
     views::PageData data;
@@ -103,27 +132,28 @@ int run(const ViewOptions& o) {
     std::optional<ViewRun> view_run;
     std::optional<AttentionProbe> probe;
     std::string text;
+    page.title = o.title.empty() ? "gaze: attention view" : o.title;
     if (!o.recorded.empty()) {
         data.attention = load_recorded_attention(o.recorded);
         page.model = "recorded attention from " + std::filesystem::path(o.recorded).filename().string();
     } else {
         text = o.input.read_one();
         LoadedModel m = open_model(o.model, {text});
+        page.model = m.description;
+        page.text = text + (o.input.pair.empty() ? "" : " || " + o.input.pair) + (o.input.target.empty() ? "" : " => " + o.input.target);
+        if (!o.out.empty()) {
+            if (auto html = streamed_page(m, o, text, page)) {
+                write_page(o.out, *html);
+                return 0;
+            }
+        }
         view_run = run_for_view(m, o.model, text, o.input.pair, o.input.target);
         std::string why;
         probe = open_probe(o.model, m, &why);
         if (!probe) std::cerr << "gaze: note: no step-by-step view: " << why << "\n";
         data = page_data(*view_run, probe ? &*probe : nullptr, o.explain_layer);
-        page.model = m.description;
-        page.text = text + (o.input.pair.empty() ? "" : " || " + o.input.pair) + (o.input.target.empty() ? "" : " => " + o.input.target);
     }
-    page.title = o.title.empty() ? "gaze: attention view" : o.title;
-    if (!o.out.empty()) {
-        const auto parent = std::filesystem::path(o.out).parent_path();
-        if (!parent.empty()) std::filesystem::create_directories(parent);
-        views::write_text_file(o.out, views::render_page(data, page));
-        std::cout << "view:    " << o.out << "  (open it in any browser; it needs no network)\n";
-    }
+    if (!o.out.empty()) write_page(o.out, views::render_page(data, page));
     FigureWriter writer(o.svg_dir, o.png_dir);
     if (!o.svg_dir.empty() || !o.png_dir.empty()) write_figures(o, data, view_run ? &*view_run : nullptr, writer);
     for (const auto& f : writer.written()) std::cout << "figure:  " << f << "\n";

@@ -32,6 +32,9 @@ struct TokenSide {
     int64_t size() const { return static_cast<int64_t>(text.size()); }
 };
 
+// Sequence b of a batch as one side; a token without a string is `recorded[i]`, else "#id".
+TokenSide token_side(const Tokens& tokens, int64_t b, const std::vector<std::string>& recorded = {});
+
 // Every layer of one attention kind (encoder self, decoder causal self, cross).
 struct AttentionBlock {
     Stack stack = Stack::encoder;
@@ -99,6 +102,15 @@ std::string normalize_word(std::string_view word);
 // True for a piece made only of punctuation (ASCII or common Unicode marks).
 bool is_punctuation(std::string_view piece);
 
+// A piece as a reader wants to see it: byte-level BPE pieces decoded to their
+// bytes ("Ġquick" -> " quick"), SentencePiece's "▁" as a space, byte-fallback
+// pieces such as "<0x0A>" as their character, a newline as "↵", a tab as
+// "⇥", other control or invalid bytes as "\xNN". Special tokens and
+// WordPiece pieces are unchanged. `style` automatic: from all `pieces`.
+std::vector<std::string> display_tokens(const std::vector<std::string>& pieces,
+                                        const std::vector<uint8_t>& special = {},
+                                        PieceStyle style = PieceStyle::automatic);
+
 // ---- which head links two words ------------------------------------------------
 
 struct HeadLink {
@@ -144,10 +156,31 @@ struct HeadProfile {
 // A head whose strongest specific pattern is below this is "broad".
 inline constexpr double kHeadRoleThreshold = 0.4;
 
+// A head's profile summed row by row, for attention that arrives in pieces
+// (classify_heads on a whole matrix is add_row over its rows). `block` gives
+// the tokens and the mask; its layers may be empty. Keep it alive.
+class HeadProfileSums {
+public:
+    explicit HeadProfileSums(const AttentionBlock& block);
+    // Row i of the head: the weights of every key of the block.
+    void add_row(int64_t i, const float* row);
+    HeadProfile profile() const;  // stack and kind set; layer and head are the caller's
+
+private:
+    const AttentionBlock& block_;
+    std::vector<uint8_t> separator_;  // per key: special or punctuation
+    HeadProfile sums_;
+    int64_t rows_ = 0, rows_next_ = 0, rows_broad_ = 0;
+};
+
 // Profiles every head of the self-attention blocks, ranked: heads with a
 // specific role by score, then the broad ones by score.
 std::vector<HeadProfile> classify_heads(const SequenceAttention& attention);
 std::vector<HeadProfile> classify_heads(const AttentionBlock& block);
+// Every head of one block, unranked (layer by layer, head by head).
+std::vector<HeadProfile> profile_heads(const AttentionBlock& block);
+// The ranking of classify_heads.
+void rank_heads(std::vector<HeadProfile>& heads);
 
 struct LayerSummary {
     Stack stack = Stack::encoder;
@@ -156,6 +189,38 @@ struct LayerSummary {
     double self = 0, previous = 0, next = 0, first = 0, separator = 0, broad = 0;  // means over heads
 };
 std::vector<LayerSummary> summarize_layers(const SequenceAttention& attention);
+// Means over the heads of each (stack, kind, layer) in `profiles`, in order of first appearance.
+std::vector<LayerSummary> summarize_layers(const std::vector<HeadProfile>& profiles);
+
+// ---- induction heads (Olsson et al., 2022) ----------------------------------------
+
+// The input of the induction detector, as TransformerLens builds it: `prefix`
+// (e.g. BOS), then `length` ids drawn uniformly from [lo, hi) without
+// `excluded` ones, then the same `length` ids again. Seeded, reproducible.
+std::vector<int32_t> repeated_random_ids(int64_t length, int32_t lo, int32_t hi, uint32_t seed,
+                                         const std::vector<int32_t>& prefix = {},
+                                         const std::vector<int32_t>& excluded = {});
+
+// How much one head [S, S] acts as an induction head on such an input: the
+// mean, over the second repeat's positions i, of the weight on i - length + 1
+// (the token that followed this token's previous occurrence). Uniform causal
+// attention scores about 1 / (1.5 length); a perfect induction head 1.
+double induction_score(const Tensor& head, int64_t prefix, int64_t length);
+
+struct InductionScore {
+    Stack stack = Stack::encoder;
+    AttentionKind kind = AttentionKind::self;
+    int layer = 0;
+    int head = 0;
+    double score = 0;     // induction_score
+    double previous = 0;  // mean weight on the previous token over the same rows (induction heads' partners)
+    double first = 0;     // mean weight on the first token over the same rows
+    bool induction = false;  // score >= kInductionThreshold
+};
+inline constexpr double kInductionThreshold = 0.4;
+// Every head of a self-attention block run on repeated_random_ids(length, ...,
+// prefix), best induction score first.
+std::vector<InductionScore> induction_scores(const AttentionBlock& block, int64_t prefix, int64_t length);
 
 // ---- rollout and flow (Abnar & Zuidema, 2020) -------------------------------
 

@@ -5,7 +5,7 @@
 // compares that with the memory the machine can give (MemAvailable of
 // /proc/meminfo, lowered to what the cgroup limit leaves, if there is one).
 // A model that does not fit is refused with both numbers and the smaller
-// dtypes that would fit; LoadOptions::allow_swap (--allow-swap) proceeds
+// dtypes that would fit; GAZE_ALLOW_SWAP=1 in the environment proceeds
 // anyway. It also refuses a config.json whose sizes disagree with the
 // tensors' shapes (hidden size, vocabulary) before anything is allocated.
 #include <cstdint>
@@ -46,7 +46,7 @@ std::string format_bytes(uint64_t bytes);
 
 // Throws gaze::Error when `need` bytes of weights (at `dtype_name`) exceed
 // `have`: the message names the folder, both numbers, the smaller dtypes that
-// would fit (`alternatives`: name -> bytes needed) and --allow-swap.
+// would fit (`alternatives`: name -> bytes needed) and GAZE_ALLOW_SWAP=1.
 struct DtypeNeed {
     std::string dtype_name;  // "bf16", "int8"
     uint64_t bytes = 0;

@@ -48,6 +48,11 @@ struct AttentionRequest {
     static AttentionRequest none();  // an observer that wants nothing (yet)
     bool wants(const AttentionSite& site) const;
     bool disabled = false;
+    // The observer takes a call's query rows over several events, a block of
+    // rows at a time (each event's query_positions say which). When every
+    // observer of a site does, the engine never holds more than one block of
+    // rows of probabilities; otherwise each event carries every requested row.
+    bool row_blocks = false;
 };
 
 // What the model tells observers when a pass starts.

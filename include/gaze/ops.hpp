@@ -7,6 +7,7 @@
 //
 // Every op here has a naive double-precision reference in tests/test_ops.cpp.
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <vector>
 
@@ -119,8 +120,13 @@ void merge_heads(const Tensor& x, Tensor& out);
 // copies these (the observer machinery asks for no more than observers want).
 struct ProbabilityCapture {
     std::span<const int> heads;       // model head indices to copy, ascending
-    std::span<const int64_t> rows;    // query rows to copy (empty = all rows)
+    std::span<const int64_t> rows;    // query rows to copy, ascending (empty = all rows)
     Tensor* out = nullptr;            // resized to [B, heads.size(), rows or Sq, Sk]
+    // Set: the rows arrive a tile of query rows at a time. `out` then holds
+    // only that tile's captured rows [B, heads.size(), count, Sk], rows
+    // first..first+count-1 of `rows` (or of all rows), and on_block(first,
+    // count) is called before the next tile overwrites them.
+    std::function<void(size_t first, size_t count)> on_block = nullptr;
 };
 
 struct AttentionOptions {

@@ -11,6 +11,7 @@
 // close the data block) and are drawn with textContent only.
 #include <cmath>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -128,6 +129,12 @@ struct PageOptions {
     bool serve = false;                  // text box, examples; reruns through POST /api/run
     std::vector<std::string> examples;   // example sentences (serve)
     int64_t flow_max_tokens = 40;        // attention flow only up to this many tokens
+    int64_t rollout_max_tokens = 256;    // attention rollout only up to this many tokens
+    // Bytes the probabilities may take before base64 (which adds a third): the
+    // page picks the most precise layout that fits (16 bits per weight, 8 bits
+    // relative to each row's largest, or each row's top k plus the rest's
+    // mass) and states it, with its largest error, above the views.
+    int64_t max_probability_bytes = 32'000'000;
 };
 
 struct PageData {
@@ -142,6 +149,36 @@ std::string page_data_json(const PageData& data, const PageOptions& options);
 // The complete page around a page_data_json() object.
 std::string render_page(const std::string& data_json, const PageOptions& options);
 std::string render_page(const PageData& data, const PageOptions& options);
+// Builds the page's attention while a model runs, each row encoded as it
+// arrives, so a long input never holds its [heads, n, n] probabilities: a
+// 2,048-token pass of a 22-layer, 32-head model keeps ~32 MB, not 12 GB. Keeps
+// the first sequence of the batch and full passes (step -1); accepts row
+// blocks. The page it makes has no rollout, flow or explain views.
+class PageRecorder : public AttentionObserver {
+public:
+    explicit PageRecorder(int64_t max_probability_bytes = PageOptions{}.max_probability_bytes);
+    ~PageRecorder() override;
+    AttentionRequest request() const override;
+    void on_forward_begin(const ForwardInfo& info) override;
+    void on_attention(const AttentionEvent& event) override;
+    // Throws when some layer, head or row was never sent.
+    std::string page_data_json(const PageOptions& options) const;
+
+private:
+    struct Block;
+    Block& block_for(const AttentionEvent& event);
+    int64_t budget_;
+    std::string family_;
+    std::vector<std::unique_ptr<Block>> blocks_;
+    struct Expected {
+        Stack stack;
+        AttentionKind kind;
+        int64_t layers, queries, keys;
+    };
+    std::vector<Expected> expected_;
+    int heads_ = 0;
+};
+
 // JSON made safe inside <script>: <, >, &, U+2028, U+2029 as \u escapes.
 std::string escape_json_for_script(const std::string& json);
 // Text made safe for XML/HTML character data and attributes (also repairs

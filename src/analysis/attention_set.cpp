@@ -11,19 +11,6 @@
 namespace gaze {
 namespace {
 
-TokenSide side_from_tokens(const Tokens& t, int64_t b, const std::vector<std::string>& recorded) {
-    TokenSide s;
-    for (int64_t i = 0; i < t.length; ++i) {
-        std::string text(t.str(b, i));
-        if (text.empty() && static_cast<size_t>(i) < recorded.size()) text = recorded[static_cast<size_t>(i)];
-        if (text.empty()) text = std::string(1, '#').append(std::to_string(t.id(b, i)));
-        s.text.push_back(std::move(text));
-        s.special.push_back(t.is_special(b, i) ? 1 : 0);
-        s.valid.push_back(t.valid(b, i) ? 1 : 0);
-    }
-    return s;
-}
-
 bool spelled_special(const std::string& t) {
     static const char* const known[] = {"[CLS]", "[SEP]", "[PAD]", "[MASK]", "[UNK]", "<s>", "</s>",
                                         "<pad>", "<unk>", "<mask>", "<|endoftext|>", "<bos>", "<eos>"};
@@ -84,6 +71,19 @@ void check_full(const std::vector<int>& heads, int site_heads, const std::vector
 
 }  // namespace
 
+TokenSide token_side(const Tokens& t, int64_t b, const std::vector<std::string>& recorded) {
+    TokenSide s;
+    for (int64_t i = 0; i < t.length; ++i) {
+        std::string text(t.str(b, i));
+        if (text.empty() && static_cast<size_t>(i) < recorded.size()) text = recorded[static_cast<size_t>(i)];
+        if (text.empty()) text = std::string(1, '#').append(std::to_string(t.id(b, i)));
+        s.text.push_back(std::move(text));
+        s.special.push_back(t.is_special(b, i) ? 1 : 0);
+        s.valid.push_back(t.valid(b, i) ? 1 : 0);
+    }
+    return s;
+}
+
 bool AttentionBlock::masked(int64_t query, int64_t key) const {
     if (static_cast<size_t>(key) < keys.valid.size() && !keys.valid[static_cast<size_t>(key)]) return true;
     if (static_cast<size_t>(query) < queries.valid.size() && !queries.valid[static_cast<size_t>(query)]) return true;
@@ -132,8 +132,8 @@ SequenceAttention collect_attention(const AttentionRecorder& recorder, const Tok
             const Tokens& q = decoder_side ? *target : input;
             const Tokens& k = (r.site.kind == AttentionKind::cross || !decoder_side) ? input : *target;
             const auto s = static_cast<size_t>(sequence);
-            block.queries = side_from_tokens(q, sequence, s < r.query_tokens.size() ? r.query_tokens[s] : std::vector<std::string>{});
-            block.keys = side_from_tokens(k, sequence, s < r.key_tokens.size() ? r.key_tokens[s] : std::vector<std::string>{});
+            block.queries = token_side(q, sequence, s < r.query_tokens.size() ? r.query_tokens[s] : std::vector<std::string>{});
+            block.keys = token_side(k, sequence, s < r.key_tokens.size() ? r.key_tokens[s] : std::vector<std::string>{});
         }
         if (block.queries.size() != p.dim(2) || block.keys.size() != p.dim(3)) {
             throw Error(what + ": recorded " + p.shape().str() + " does not match the " +

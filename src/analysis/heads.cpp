@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <random>
 
 #include "gaze/analysis.hpp"
 #include "gaze/error.hpp"
@@ -46,44 +47,67 @@ double best_pair(const Tensor& w, const std::vector<int64_t>& qs, const std::vec
 
 // Role scores of one head [queries, keys] of a self-attention block.
 HeadProfile profile_head(const AttentionBlock& block, const Tensor& p) {
-    HeadProfile s;
-    const int64_t nq = p.dim(0), nk = p.dim(1);
-    int64_t rows = 0, rows_next = 0, rows_broad = 0;
-    for (int64_t i = 1; i < nq; ++i) {  // row 0 has no previous token (and only itself when causal)
-        if (!block.queries.valid[static_cast<size_t>(i)]) continue;
-        const float* row = p.ptr({i, 0});
-        ++rows;
-        if (i < nk) s.self += row[i];
-        if (i - 1 < nk) s.previous += row[i - 1];
-        s.first += row[0];
-        if (i + 1 < nk && !block.masked(i, i + 1)) {
-            s.next += row[i + 1];
-            ++rows_next;
-        }
-        double entropy = 0;
-        int64_t visible = 0;
-        for (int64_t j = 0; j < nk; ++j) {
-            if (block.masked(i, j)) continue;
-            ++visible;
-            const double w = row[j];
-            if (w > 0) entropy -= w * std::log(w);
-            if (j != 0 && j != i &&
-                (block.keys.special[static_cast<size_t>(j)] || is_punctuation(block.keys.text[static_cast<size_t>(j)]))) {
-                s.separator += w;
-            }
-        }
-        if (visible > 1) {
-            s.broad += entropy / std::log(static_cast<double>(visible));
-            ++rows_broad;
-        }
+    HeadProfileSums sums(block);
+    for (int64_t i = 0; i < p.dim(0); ++i) sums.add_row(i, p.ptr({i, 0}));
+    return sums.profile();
+}
+
+}  // namespace
+
+void rank_heads(std::vector<HeadProfile>& heads) {
+    std::stable_sort(heads.begin(), heads.end(), [](const HeadProfile& a, const HeadProfile& b) {
+        const bool sa = a.role != HeadRole::broad, sb = b.role != HeadRole::broad;
+        if (sa != sb) return sa;
+        return a.score > b.score;
+    });
+}
+
+HeadProfileSums::HeadProfileSums(const AttentionBlock& block) : block_(block) {
+    // Which keys count as separators, once (not per row).
+    for (int64_t j = 0; j < block.keys.size(); ++j) {
+        separator_.push_back(block.keys.special[static_cast<size_t>(j)] || is_punctuation(block.keys.text[static_cast<size_t>(j)]) ? 1 : 0);
     }
-    const double n = rows > 0 ? static_cast<double>(rows) : 1.0;
+}
+
+void HeadProfileSums::add_row(int64_t i, const float* row) {
+    const int64_t nk = block_.keys.size();
+    // Row 0 has no previous token (and only itself when causal); padding rows say nothing.
+    if (i < 1 || !block_.queries.valid[static_cast<size_t>(i)]) return;
+    ++rows_;
+    if (i < nk) sums_.self += row[i];
+    if (i - 1 < nk) sums_.previous += row[i - 1];
+    sums_.first += row[0];
+    if (i + 1 < nk && !block_.masked(i, i + 1)) {
+        sums_.next += row[i + 1];
+        ++rows_next_;
+    }
+    // Keys at or past `limit` are causally masked; padding keys are masked anywhere.
+    const int64_t limit = block_.kind == AttentionKind::causal_self ? std::clamp<int64_t>(i + nk - block_.queries.size() + 1, 0, nk) : nk;
+    double entropy = 0, separator = 0;
+    int64_t visible = 0;
+    for (int64_t j = 0; j < limit; ++j) {
+        if (!block_.keys.valid[static_cast<size_t>(j)]) continue;
+        ++visible;
+        const double w = row[j];
+        if (w > 0) entropy -= w * std::log(w);
+        if (separator_[static_cast<size_t>(j)] && j != 0 && j != i) separator += w;
+    }
+    sums_.separator += separator;
+    if (visible > 1) {
+        sums_.broad += entropy / std::log(static_cast<double>(visible));
+        ++rows_broad_;
+    }
+}
+
+HeadProfile HeadProfileSums::profile() const {
+    HeadProfile s = sums_;
+    const double n = rows_ > 0 ? static_cast<double>(rows_) : 1.0;
     s.self /= n;
     s.previous /= n;
     s.first /= n;
     s.separator /= n;
-    s.next = rows_next > 0 ? s.next / static_cast<double>(rows_next) : 0.0;
-    s.broad = rows_broad > 0 ? s.broad / static_cast<double>(rows_broad) : 0.0;
+    s.next = rows_next_ > 0 ? s.next / static_cast<double>(rows_next_) : 0.0;
+    s.broad = rows_broad_ > 0 ? s.broad / static_cast<double>(rows_broad_) : 0.0;
     const std::pair<HeadRole, double> specific[] = {{HeadRole::self, s.self},
                                                     {HeadRole::previous, s.previous},
                                                     {HeadRole::next, s.next},
@@ -98,18 +122,10 @@ HeadProfile profile_head(const AttentionBlock& block, const Tensor& p) {
         s.role = HeadRole::broad;
         s.score = s.broad;
     }
+    s.stack = block_.stack;
+    s.kind = block_.kind;
     return s;
 }
-
-void rank(std::vector<HeadProfile>& heads) {
-    std::stable_sort(heads.begin(), heads.end(), [](const HeadProfile& a, const HeadProfile& b) {
-        const bool sa = a.role != HeadRole::broad, sb = b.role != HeadRole::broad;
-        if (sa != sb) return sa;
-        return a.score > b.score;
-    });
-}
-
-}  // namespace
 
 const char* to_string(HeadRole role) {
     switch (role) {
@@ -208,20 +224,23 @@ std::vector<TokenTargets> top_targets(const AttentionBlock& block, int layer, in
     return top.results();
 }
 
-std::vector<HeadProfile> classify_heads(const AttentionBlock& block) {
+std::vector<HeadProfile> profile_heads(const AttentionBlock& block) {
     std::vector<HeadProfile> out;
     if (!block.is_self()) return out;
     for (int layer = 0; layer < block.num_layers(); ++layer) {
         for (int head = 0; head < block.heads(); ++head) {
             HeadProfile p = profile_head(block, block.layers[static_cast<size_t>(layer)].select(0, head));
-            p.stack = block.stack;
-            p.kind = block.kind;
             p.layer = layer;
             p.head = head;
             out.push_back(p);
         }
     }
-    rank(out);
+    return out;
+}
+
+std::vector<HeadProfile> classify_heads(const AttentionBlock& block) {
+    std::vector<HeadProfile> out = profile_heads(block);
+    rank_heads(out);
     return out;
 }
 
@@ -231,32 +250,102 @@ std::vector<HeadProfile> classify_heads(const SequenceAttention& attention) {
         auto heads = classify_heads(block);
         out.insert(out.end(), heads.begin(), heads.end());
     }
-    rank(out);
+    rank_heads(out);
+    return out;
+}
+
+std::vector<LayerSummary> summarize_layers(const std::vector<HeadProfile>& profiles) {
+    std::vector<LayerSummary> out;
+    std::vector<int> heads;  // heads summed into each summary
+    for (const HeadProfile& p : profiles) {
+        auto it = std::find_if(out.begin(), out.end(), [&](const LayerSummary& s) {
+            return s.stack == p.stack && s.kind == p.kind && s.layer == p.layer;
+        });
+        if (it == out.end()) {
+            LayerSummary s;
+            s.stack = p.stack;
+            s.kind = p.kind;
+            s.layer = p.layer;
+            out.push_back(s);
+            heads.push_back(0);
+            it = out.end() - 1;
+        }
+        it->self += p.self;
+        it->previous += p.previous;
+        it->next += p.next;
+        it->first += p.first;
+        it->separator += p.separator;
+        it->broad += p.broad;
+        ++heads[static_cast<size_t>(it - out.begin())];
+    }
+    for (size_t i = 0; i < out.size(); ++i) {
+        const double n = heads[i];
+        for (double* v : {&out[i].self, &out[i].previous, &out[i].next, &out[i].first, &out[i].separator, &out[i].broad}) *v /= n;
+    }
     return out;
 }
 
 std::vector<LayerSummary> summarize_layers(const SequenceAttention& attention) {
-    std::vector<LayerSummary> out;
+    std::vector<HeadProfile> profiles;
     for (const auto& block : attention.blocks) {
-        if (!block.is_self()) continue;
-        for (int layer = 0; layer < block.num_layers(); ++layer) {
-            LayerSummary s;
+        const auto heads = profile_heads(block);
+        profiles.insert(profiles.end(), heads.begin(), heads.end());
+    }
+    return summarize_layers(profiles);
+}
+
+std::vector<int32_t> repeated_random_ids(int64_t length, int32_t lo, int32_t hi, uint32_t seed,
+                                         const std::vector<int32_t>& prefix, const std::vector<int32_t>& excluded) {
+    if (length < 2) throw Error("induction: the repeated sequence needs at least 2 tokens, got " + std::to_string(length));
+    if (hi - lo <= static_cast<int64_t>(excluded.size()) + 1) {
+        throw Error("induction: no ids to draw from in [" + std::to_string(lo) + ", " + std::to_string(hi) + ")");
+    }
+    std::mt19937 rng(seed);
+    std::uniform_int_distribution<int32_t> draw(lo, hi - 1);
+    std::vector<int32_t> half;
+    while (static_cast<int64_t>(half.size()) < length) {
+        const int32_t id = draw(rng);
+        if (std::find(excluded.begin(), excluded.end(), id) == excluded.end()) half.push_back(id);
+    }
+    std::vector<int32_t> ids = prefix;
+    ids.insert(ids.end(), half.begin(), half.end());
+    ids.insert(ids.end(), half.begin(), half.end());
+    return ids;
+}
+
+double induction_score(const Tensor& p, int64_t prefix, int64_t length) {
+    if (p.rank() != 2 || p.dim(0) < prefix + 2 * length || p.dim(1) < prefix + 2 * length || length < 2 || prefix < 0) {
+        throw Error("induction_score: a [S, S] head with S >= prefix + 2 * length is needed, got " + p.shape().str() +
+                    " for prefix " + std::to_string(prefix) + ", length " + std::to_string(length));
+    }
+    double sum = 0;
+    for (int64_t i = prefix + length; i < prefix + 2 * length; ++i) sum += p.at({i, i - length + 1});
+    return sum / static_cast<double>(length);
+}
+
+std::vector<InductionScore> induction_scores(const AttentionBlock& block, int64_t prefix, int64_t length) {
+    std::vector<InductionScore> out;
+    if (!block.is_self()) return out;
+    for (int layer = 0; layer < block.num_layers(); ++layer) {
+        for (int head = 0; head < block.heads(); ++head) {
+            const Tensor p = block.layers[static_cast<size_t>(layer)].select(0, head);
+            InductionScore s;
             s.stack = block.stack;
             s.kind = block.kind;
             s.layer = layer;
-            const double n = static_cast<double>(std::max<int64_t>(block.heads(), 1));
-            for (int head = 0; head < block.heads(); ++head) {
-                const HeadProfile p = profile_head(block, block.layers[static_cast<size_t>(layer)].select(0, head));
-                s.self += p.self / n;
-                s.previous += p.previous / n;
-                s.next += p.next / n;
-                s.first += p.first / n;
-                s.separator += p.separator / n;
-                s.broad += p.broad / n;
+            s.head = head;
+            s.score = induction_score(p, prefix, length);
+            for (int64_t i = prefix + length; i < prefix + 2 * length; ++i) {
+                s.previous += p.at({i, i - 1});
+                s.first += p.at({i, 0});
             }
+            s.previous /= static_cast<double>(length);
+            s.first /= static_cast<double>(length);
+            s.induction = s.score >= kInductionThreshold;
             out.push_back(s);
         }
     }
+    std::stable_sort(out.begin(), out.end(), [](const InductionScore& a, const InductionScore& b) { return a.score > b.score; });
     return out;
 }
 

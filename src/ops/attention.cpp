@@ -1,12 +1,15 @@
-// Scaled dot-product attention on the CPU, one (batch, head) pair per task.
-// Heads are read in place from [B, S, heads*d] rows (no split copy): a head is
-// a strided matrix view. With grouped-query attention query head h reads kv
-// head h / (heads / kv_heads) of k and v, so k and v are never repeated. The [Sq, Sk] score matrix of one head lives in a
-// thread-local buffer, so memory stays O(threads * Sq * Sk), and only the
-// probabilities a capture asks for are copied out.
+// Scaled dot-product attention on the CPU, one (batch, head, tile of query
+// rows) per task. Heads are read in place from [B, S, heads*d] rows (no split
+// copy): a head is a strided matrix view. With grouped-query attention query
+// head h reads kv head h / (heads / kv_heads), so k and v are never repeated. A tile's [rows, Sk] scores live in a
+// thread-local buffer, so memory stays O(threads * kRowTile * Sk) however long
+// the input, causal tiles skip the keys past their diagonal, and only the
+// probabilities a capture asks for are copied out (a streaming capture gets
+// them one tile of rows at a time).
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <utility>
 #include <vector>
 
 #include "gaze/ops.hpp"
@@ -17,6 +20,8 @@
 
 namespace gaze::ops {
 namespace {
+
+constexpr int64_t kRowTile = 64;  // query rows per task: a 4,096-key tile's scores are 1 MB
 
 #ifdef GAZE_USE_BLAS
 // The BLAS leading dimension of a head of t [B, S, heads*d]: the row stride
@@ -79,92 +84,157 @@ void masked_softmax_row(float* row, int64_t first, int64_t limit, int64_t sk) {
     std::fill(row + limit, row + sk, 0.0f);
 }
 
+// One tile: query rows [r0, r1) of head h of sequence b. Scores live in
+// `scores` ([rows, keys seen], row-major); `visible` keys are computed (a
+// causal tile needs none past its last row's diagonal). Probabilities of the
+// captured rows go to `dst` (rows [c0, c1) of `rows`, each as Sk values; keys
+// not computed get 0).
+struct Tile {
+    int64_t b, h, r0, r1;
+};
+
+void attend_tile(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& o, Tensor& out,
+                 const Tile& t, RowMatrix& scores, const ProbabilityCapture* capture, int64_t c0, int64_t c1,
+                 float* dst) {
+    const int64_t sk = k.dim(1), heads = o.heads, d = q.dim(2) / heads, b = t.b, h = t.h;
+    const int64_t kvh = h / (heads / (o.kv_heads == 0 ? heads : o.kv_heads));  // the kv head query head h reads
+    const int64_t rows = t.r1 - t.r0;
+    const int64_t visible = o.causal ? std::clamp<int64_t>(t.r1 + o.causal_offset, 0, sk) : sk;
+    scores.resize(rows, std::max<int64_t>(visible, 1));
+    float* oh = out.data() + b * out.stride(0) + t.r0 * heads * d + h * d;  // [rows, d], row stride heads * d
+    const float* qh = q.data() + b * q.stride(0) + t.r0 * q.stride(1) + h * d;
+#ifdef GAZE_USE_BLAS
+    // Single-threaded inside the parallel loop (OpenBLAS's OpenMP build does
+    // not nest); its small-matrix kernels beat Eigen's here.
+    const bool use_blas = visible > 0 && d > 0;
+#else
+    const bool use_blas = false;
+#endif
+    if (visible > 0) {
+        if (use_blas) {
+#ifdef GAZE_USE_BLAS
+            // scores = scale * q_h k_h^T (the scale applied as alpha).
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(rows), static_cast<int>(visible),
+                        static_cast<int>(d), o.scale, qh, leading(q, d), k.data() + b * k.stride(0) + kvh * d, leading(k, d),
+                        0.0f, scores.data(), static_cast<int>(visible));
+#endif
+        } else {
+            const ConstMatrixMap qt(qh, rows, d, Eigen::OuterStride<>(q.stride(1)));
+            scores.noalias() = qt * head_view(k, b, kvh, d).topRows(visible).transpose();
+            if (o.scale != 1.0f) scores *= o.scale;
+        }
+    }
+    // Bias, key mask and softmax row by row, while the row is in L1.
+    const float* bias_plane = o.bias ? o.bias->data() + (o.bias->dim(0) == 1 ? 0 : h) * o.bias->stride(0) : nullptr;
+    const float* mask = o.key_mask ? o.key_mask->data() + b * sk : nullptr;
+    for (int64_t r = 0; r < rows && visible > 0; ++r) {
+        const int64_t i = t.r0 + r;
+        Eigen::Map<Eigen::ArrayXf> row(scores.data() + r * visible, visible);
+        if (bias_plane) row += Eigen::Map<const Eigen::ArrayXf>(bias_plane + i * o.bias->stride(1), visible);
+        if (mask) row += Eigen::Map<const Eigen::ArrayXf>(mask, visible);
+        const int64_t limit = o.causal ? std::clamp<int64_t>(i + o.causal_offset + 1, 0, visible) : visible;
+        // Sliding window: key j is visible while j > (i + causal_offset) - window.
+        const int64_t first = o.window > 0 ? i + o.causal_offset - o.window + 1 : 0;
+        masked_softmax_row(row.data(), first, limit, visible);
+    }
+    if (visible == 0) {
+        for (int64_t r = 0; r < rows; ++r) std::fill_n(oh + r * heads * d, d, 0.0f);  // no key: attend to nothing
+    } else if (use_blas) {
+#ifdef GAZE_USE_BLAS
+        // out_h = p v_h
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(rows), static_cast<int>(d),
+                    static_cast<int>(visible), 1.0f, scores.data(), static_cast<int>(visible),
+                    v.data() + b * v.stride(0) + kvh * d, leading(v, d), 0.0f, oh, static_cast<int>(heads * d));
+#endif
+    } else {
+        MatrixMap(oh, rows, d, Eigen::OuterStride<>(heads * d)).noalias() = scores * head_view(v, b, kvh, d).topRows(visible);
+    }
+    if (!dst) return;
+    for (int64_t c = c0; c < c1; ++c) {
+        const int64_t r = (capture->rows.empty() ? c : capture->rows[static_cast<size_t>(c)]) - t.r0;
+        float* to = dst + (c - c0) * sk;
+        if (visible > 0) std::copy_n(scores.data() + r * visible, visible, to);
+        std::fill(to + visible, to + sk, 0.0f);
+    }
+}
+
+// The captured rows (indices into capture->rows, or rows themselves when it
+// is empty) that fall in query rows [r0, r1): [first, second).
+std::pair<int64_t, int64_t> captured_in(const ProbabilityCapture* capture, int64_t r0, int64_t r1) {
+    if (capture->rows.empty()) return {r0, r1};
+    const auto lo = std::lower_bound(capture->rows.begin(), capture->rows.end(), r0);
+    const auto hi = std::lower_bound(lo, capture->rows.end(), r1);
+    return {lo - capture->rows.begin(), hi - capture->rows.begin()};
+}
+
 }  // namespace
 
 void attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& o, Tensor& out,
                const ProbabilityCapture* capture) {
     check_attention_args(q, k, v, o);
     const int64_t batch = q.dim(0), sq = q.dim(1), sk = k.dim(1), heads = o.heads, d = q.dim(2) / heads;
-    const int64_t group = heads / (o.kv_heads == 0 ? heads : o.kv_heads);  // query heads per kv head
     out.resize({batch, sq, heads * d});
 
     // Map model head -> slot in the capture tensor (-1: not captured).
     std::vector<int> slot(static_cast<size_t>(heads), -1);
+    const bool capturing = capture && capture->out;
     int64_t captured_rows = 0;
-    if (capture && capture->out) {
+    if (capturing) {
         for (size_t i = 0; i < capture->heads.size(); ++i) {
             const int h = capture->heads[i];
             if (h < 0 || h >= heads) throw Error("attention: captured head " + std::to_string(h) + " out of range");
             slot[static_cast<size_t>(h)] = static_cast<int>(i);
         }
-        for (int64_t r : capture->rows) {
+        for (size_t i = 0; i < capture->rows.size(); ++i) {
+            const int64_t r = capture->rows[i];
             if (r < 0 || r >= sq) throw Error("attention: captured query row " + std::to_string(r) + " out of range");
+            if (i > 0 && r <= capture->rows[i - 1]) throw Error("attention: captured query rows must ascend");
         }
         captured_rows = capture->rows.empty() ? sq : static_cast<int64_t>(capture->rows.size());
-        capture->out->resize({batch, static_cast<int64_t>(capture->heads.size()), captured_rows, sk});
     }
+    const auto captured_heads = capturing ? static_cast<int64_t>(capture->heads.size()) : 0;
+    const int64_t tiles = (sq + kRowTile - 1) / kRowTile;
+    // Where (b, h)'s captured rows [c0, c1) go: rows of a [B, heads, n, Sk] capture buffer.
+    auto destination = [&](int64_t b, int64_t h, int64_t c0, int64_t n) -> float* {
+        const int s = slot[static_cast<size_t>(h)];
+        if (s < 0) return nullptr;
+        return capture->out->data() + ((b * captured_heads + s) * n + c0) * sk;
+    };
 
-    const float* mask = o.key_mask ? o.key_mask->data() : nullptr;
+    if (capturing && capture->on_block) {
+        // One tile of rows at a time: the capture buffer holds only its rows,
+        // handed over before the next tile overwrites them.
+        for (int64_t tile = 0; tile < tiles; ++tile) {
+            const int64_t r0 = tile * kRowTile, r1 = std::min(sq, r0 + kRowTile);
+            const auto [c0, c1] = captured_in(capture, r0, r1);
+            if (c1 > c0) capture->out->resize({batch, captured_heads, c1 - c0, sk});
+#pragma omp parallel
+            {
+                thread_local RowMatrix scores;
+#pragma omp for collapse(2) schedule(static)
+                for (int64_t b = 0; b < batch; ++b) {
+                    for (int64_t h = 0; h < heads; ++h) {
+                        float* dst = c1 > c0 ? destination(b, h, 0, c1 - c0) : nullptr;
+                        attend_tile(q, k, v, o, out, {b, h, r0, r1}, scores, capture, c0, c1, dst);
+                    }
+                }
+            }
+            if (c1 > c0) capture->on_block(static_cast<size_t>(c0), static_cast<size_t>(c1 - c0));
+        }
+        return;
+    }
+    if (capturing) capture->out->resize({batch, captured_heads, captured_rows, sk});
 #pragma omp parallel
     {
-        RowMatrix scores;
-#pragma omp for collapse(2) schedule(static)
+        thread_local RowMatrix scores;
+#pragma omp for collapse(3) schedule(dynamic)
         for (int64_t b = 0; b < batch; ++b) {
             for (int64_t h = 0; h < heads; ++h) {
-                const int64_t kvh = h / group;
-                scores.resize(sq, sk);
-                float* oh = out.data() + b * sq * heads * d + h * d;  // [sq, d], row stride heads * d
-#ifdef GAZE_USE_BLAS
-                // Single-threaded inside this parallel loop (OpenBLAS's OpenMP build
-                // does not nest); its small-matrix kernels beat Eigen's here.
-                const bool use_blas = sq > 0 && sk > 0 && d > 0;
-#else
-                const bool use_blas = false;
-#endif
-                if (use_blas) {
-#ifdef GAZE_USE_BLAS
-                    // scores = scale * q_h k_h^T (the scale applied as alpha).
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(sq), static_cast<int>(sk),
-                                static_cast<int>(d), o.scale, q.data() + b * q.stride(0) + h * d, leading(q, d),
-                                k.data() + b * k.stride(0) + kvh * d, leading(k, d), 0.0f, scores.data(),
-                                static_cast<int>(sk));
-#endif
-                } else {
-                    scores.noalias() = head_view(q, b, h, d) * head_view(k, b, kvh, d).transpose();
-                    if (o.scale != 1.0f) scores *= o.scale;
-                }
-                // Bias, key mask and softmax row by row, while the row is in L1.
-                const float* bias_plane =
-                    o.bias ? o.bias->data() + (o.bias->dim(0) == 1 ? 0 : h) * o.bias->stride(0) : nullptr;
-                for (int64_t i = 0; i < sq; ++i) {
-                    Eigen::Map<Eigen::ArrayXf> row(scores.data() + i * sk, sk);
-                    if (bias_plane) row += Eigen::Map<const Eigen::ArrayXf>(bias_plane + i * o.bias->stride(1), sk);
-                    if (mask) row += Eigen::Map<const Eigen::ArrayXf>(mask + b * sk, sk);
-                    const int64_t limit = o.causal ? std::clamp<int64_t>(i + o.causal_offset + 1, 0, sk) : sk;
-                    // Sliding window: key j is visible while j > (i + causal_offset) - window.
-                    const int64_t first = o.window > 0 ? i + o.causal_offset - o.window + 1 : 0;
-                    masked_softmax_row(row.data(), first, limit, sk);
-                }
-                if (use_blas) {
-#ifdef GAZE_USE_BLAS
-                    // out_h = p v_h
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(sq), static_cast<int>(d),
-                                static_cast<int>(sk), 1.0f, scores.data(), static_cast<int>(sk),
-                                v.data() + b * v.stride(0) + kvh * d, leading(v, d), 0.0f, oh,
-                                static_cast<int>(heads * d));
-#endif
-                } else {
-                    MatrixMap(oh, sq, d, Eigen::OuterStride<>(heads * d)).noalias() = scores * head_view(v, b, kvh, d);
-                }
-
-                const int s = slot[static_cast<size_t>(h)];
-                if (s >= 0) {
-                    float* dst = capture->out->data() + (b * static_cast<int64_t>(capture->heads.size()) + s) *
-                                                            captured_rows * sk;
-                    for (int64_t r = 0; r < captured_rows; ++r) {
-                        const int64_t src_row = capture->rows.empty() ? r : capture->rows[static_cast<size_t>(r)];
-                        std::copy_n(scores.data() + src_row * sk, sk, dst + r * sk);
-                    }
+                for (int64_t tile = 0; tile < tiles; ++tile) {
+                    const int64_t r0 = tile * kRowTile, r1 = std::min(sq, r0 + kRowTile);
+                    const auto [c0, c1] = capturing ? captured_in(capture, r0, r1) : std::pair<int64_t, int64_t>{0, 0};
+                    float* dst = c1 > c0 ? destination(b, h, c0, captured_rows) : nullptr;
+                    attend_tile(q, k, v, o, out, {b, h, r0, r1}, scores, capture, c0, c1, dst);
                 }
             }
         }

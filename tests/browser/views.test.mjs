@@ -15,6 +15,8 @@ const args = Object.fromEntries(process.argv.slice(2).reduce((acc, a, i, all) =>
   return acc;
 }, []));
 const gaze = args.gaze;
+const longView = args['long-view'];
+const shared = process.env.GAZE_SHARED_DIR || path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../../shared');
 const out = path.resolve(args.out || 'browser-out');
 const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
 if (!gaze) {
@@ -81,7 +83,7 @@ await context.route('**/*', (route) => {
   return route.abort();
 });
 
-async function openPage(url) {
+async function openPage(url, timeout) {
   const page = await context.newPage();
   const state = { dialogs: 0, errors: [] };
   page.on('dialog', (d) => {
@@ -93,7 +95,7 @@ async function openPage(url) {
     if (m.type() === 'error') state.errors.push(m.text());
   });
   await page.goto(url);
-  await page.waitForSelector('#gz-headview-svg text.gz-tok', { timeout: 15000 });
+  await page.waitForSelector('#gz-headview-svg text.gz-tok', { timeout: timeout || 15000 });
   return { page, state };
 }
 
@@ -103,6 +105,12 @@ const canvasOf = (page, id) => page.$eval(id, (c) => c.toDataURL());
 async function selectAndWait(page, selector, value) {
   const before = await page.getAttribute('#gz-app', 'data-rendered');
   await page.selectOption(selector, value);
+  await page.waitForFunction((b) => document.getElementById('gz-app').getAttribute('data-rendered') !== b, before);
+}
+async function fillAndWait(page, selector, value) {
+  const before = await page.getAttribute('#gz-app', 'data-rendered');
+  await page.fill(selector, value);
+  await page.dispatchEvent(selector, 'change');
   await page.waitForFunction((b) => document.getElementById('gz-app').getAttribute('data-rendered') !== b, before);
 }
 async function clickAndWait(page, selector) {
@@ -201,7 +209,70 @@ try {
   }
   check(blocked.length === 0, 'the static pages requested nothing from the network', blocked.join(' '));
 
-  // ---- 3. gaze serve ------------------------------------------------------------------------
+  // ---- 3. byte-level tokens read as text (GPT-2) ------------------------------------------
+  const gpt2 = path.join(shared, 'golden', 'gpt2-tiny');
+  if (fs.existsSync(path.join(gpt2, 'config.json'))) {
+    const file = path.join(out, 'gpt2_view.html');
+    runGaze(['view', '--model', gpt2, '--text', 'The quick\nbrown fox', '--out', file]);
+    const { page, state } = await openPage(pathToFileURL(file).href);
+    const queries = await tokensOf(page, 'q');
+    check(queries.includes(' quick') && queries.includes('\u21b5') && !queries.some((t) => t.includes('\u0120')),
+      'byte-level pieces are shown as text (" quick", a newline mark)', JSON.stringify(queries));
+    const title = await page.$eval('#gz-headview-svg text.gz-q[data-i="1"] title', (t) => t.textContent);
+    check(title.includes('\u0120quick'), 'the tooltip keeps the raw piece', title);
+    check(state.errors.length === 0, 'no script errors on the GPT-2 page', state.errors.join(' | '));
+    await page.close();
+  } else {
+    check(process.env.CI !== 'true', 'golden gpt2-tiny present for the byte-level token check', gpt2);
+    if (process.env.CI !== 'true') console.log('skip  byte-level token display: no ' + gpt2);
+  }
+
+  // ---- 4. a long causal input: 2,048 tokens, 22 layers x 32 heads (TinyLlama's shape) -------------
+  if (!longView) throw new Error('--long-view PATH (the gaze_long_view program) is required');
+  const longFile = path.join(out, 'long_view.html');
+  console.log(execFileSync(longView, [longFile], { encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: '2' } }).trim());
+  {
+    const mb = fs.statSync(longFile).size / 1e6;
+    check(mb < 50, 'a 2,048-token view of 22 x 32 heads is under 50 MB', mb.toFixed(1) + ' MB');
+    const started = Date.now();
+    const { page, state } = await openPage(pathToFileURL(longFile).href, 120000);
+    console.log('      (opened and drew the head view in ' + ((Date.now() - started) / 1000).toFixed(1) + ' s)');
+    const note = await page.textContent('#gz-encoding');
+    check(/largest weights/.test(note) && /largest difference/.test(note), 'the long page states its encoding and its error', note);
+    const rows = await page.$$eval('#gz-headview-svg line', (ls) => ls.map((l) => l.getAttribute('data-r')));
+    check(rows.length > 0 && rows.every((r) => r === '0'), 'the long head view draws the lines of one query row', rows.length);
+    const keys = await tokensOf(page, 'k');
+    check(keys.length === 2048 && keys[1] === ' Once' && keys[9] === '\u21b5' && keys[10] === ' <script>alert(1)</script>',
+      'SentencePiece pieces are shown as text (" Once", a newline mark, a <script> piece as text)', JSON.stringify(keys.slice(0, 12)));
+    check(state.dialogs === 0 && (await page.$$eval('script', (x) => x.length)) === 2, 'the hostile piece stays text on the long page');
+    const lastRow = await linesOf(page);
+    await fillAndWait(page, '#gz-query', '1000');
+    check((await linesOf(page)) !== lastRow, 'picking a query row redraws the head view');
+    check((await page.textContent('#gz-query-token')) === ' time', 'the picked row names its token', await page.textContent('#gz-query-token'));
+    await page.screenshot({ path: path.join(out, 'long_head_view.png') });
+
+    await selectAndWait(page, '#gz-head', '1');
+    await clickAndWait(page, '#gz-tab-heatmap');
+    const width = await page.$eval('#gz-heatmap-canvas', (c) => c.width);
+    check(width >= 2048, 'the long heatmap has a cell per key', width);
+    const top = await page.$$eval('#gz-row-top tr td:nth-child(1)', (tds) => tds.map((t) => t.textContent));
+    check(top[0] === '999', 'the row table of a previous-token head puts the previous token first', top.join(','));
+    await page.screenshot({ path: path.join(out, 'long_heatmap.png') });
+    await selectAndWait(page, '#gz-zoom', '2');
+    check((await page.$eval('#gz-heatmap-canvas', (c) => c.width)) >= 4096, 'zooming doubles the cells');
+
+    await clickAndWait(page, '#gz-tab-model');
+    check((await page.$$('#gz-model-grid .gz-thumb')).length === 22 * 32, 'the model view shows all 704 heads');
+    const sinks = await page.$$eval('#gz-sink-grid .gz-sink', (bs) => bs.map((b) => Number(b.title.match(/: ([0-9.]+) of/)[1])));
+    check(sinks.length === 704 && sinks[0] > 0.9 && sinks[1] < 0.2 && sinks[4] > 0.9,
+      'the sink grid shows each head\'s first-token mass (heads 0, 4, ... are sinks)', sinks.slice(0, 8).join(' '));
+    await page.screenshot({ path: path.join(out, 'long_model_view.png') });
+    check(state.errors.length === 0, 'no script errors on the long page', state.errors.join(' | '));
+    await page.close();
+  }
+  check(blocked.length === 0, 'the long and GPT-2 pages requested nothing from the network', blocked.join(' '));
+
+  // ---- 5. gaze serve ------------------------------------------------------------------------
   const server = spawn(gaze, ['serve', '--model', 'auto', '--port', '0', '--max-bytes', '4096'], {
     env: { ...process.env, OMP_NUM_THREADS: '2' }, stdio: ['ignore', 'pipe', 'pipe'],
   });

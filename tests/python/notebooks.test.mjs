@@ -85,7 +85,7 @@ for (const name of names) {
       const d = JSON.parse(document.getElementById('gz-data').textContent);
       const sel = document.getElementById('gz-block');
       const b = d.blocks[sel ? Number(sel.value) : 0];
-      return b.queries.tokens.map((t) => window.GZ.label(t));
+      return (b.queries.shown || b.queries.tokens).map((t) => window.GZ.label(t));  // as shown: ' cat', not 'Ġcat'
     });
     view.tokens = drawn;
     view.ok = drawn.length === wanted.length && wanted.every((t, i) => drawn[i] === t);

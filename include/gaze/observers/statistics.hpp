@@ -1,6 +1,8 @@
 #pragma once
 // AttentionStatistics: streaming per-head summaries. Each event is reduced to
-// running sums and dropped, so memory is O(layers x heads), never O(n^2).
+// running sums and dropped, so memory is O(layers x heads), never O(n^2); it
+// takes rows a block at a time (row_blocks), so the engine holds only one
+// tile of query rows of probabilities for it, however long the input.
 // Averages are over real (non-padding) query rows of every sequence.
 #include <map>
 #include <string>
@@ -27,7 +29,11 @@ struct HeadStatistics {
 class AttentionStatistics : public AttentionObserver {
 public:
     explicit AttentionStatistics(AttentionRequest request = {}) : request_(std::move(request)) {}
-    AttentionRequest request() const override { return request_; }
+    AttentionRequest request() const override {
+        AttentionRequest r = request_;
+        r.row_blocks = true;  // every row is summed on its own
+        return r;
+    }
     void on_attention(const AttentionEvent& event) override;
 
     // Averages so far, ordered by stack, kind, layer, head.

@@ -56,7 +56,8 @@ GZ.clear = function (node) {
   while (node.firstChild) node.removeChild(node.firstChild);
 };
 
-// Shown form of a token: control characters escaped, long ones shortened.
+// Shown form of a token (already readable: see display_tokens in analysis.hpp):
+// control characters escaped, long ones shortened.
 GZ.label = function (token, max) {
   let s = String(token).replace(/[\u0000-\u001f\u007f]/g, (c) => '\\x' + c.charCodeAt(0).toString(16).padStart(2, '0'));
   max = max || 30;
@@ -106,12 +107,18 @@ GZ.scale = function (values, masked, log) {
 
 // ---- data -------------------------------------------------------------------------
 
+// Blocks longer than this get the long-input drawing: lines and details of
+// one query row at a time, pixel heatmaps, thumbnails straight from the rows.
+GZ.LONG = 160;
+
 GZ.prepare = function (data) {
   for (const b of data.blocks) {
-    b.values = GZ.u16(b.data);
+    b.bytes = GZ.bytes(b.data);
     delete b.data;
     b.Q = b.queries.tokens.length;
     b.K = b.keys.tokens.length;
+    for (const side of [b.queries, b.keys]) if (!side.shown) side.shown = side.tokens;
+    prepareRows(b);
   }
   const a = data.analysis || {};
   if (a.rollout) a.rollout.values = GZ.u16(a.rollout.data);
@@ -121,10 +128,82 @@ GZ.prepare = function (data) {
   return data;
 };
 
+// ---- the stored rows (src/views/page_encoding.hpp) ----------------------------------
+
+// Keys 0..limit-1 of row i are stored (causal blocks: up to the diagonal).
+GZ.limit = function (b, i) {
+  return b.causal ? Math.max(0, Math.min(b.K, i + b.K - b.Q + 1)) : b.K;
+};
+
+function prepareRows(b) {
+  const e = b.encoding || { layout: 'dense16', k: 0 };
+  b.layout = e.layout;
+  b.topK = e.k;
+  b.rowStart = new Float64Array(b.Q + 1);
+  for (let i = 0; i < b.Q; i++) {
+    const n = GZ.limit(b, i);
+    b.rowStart[i + 1] = b.rowStart[i] + (e.layout === 'dense16' ? 2 * n : e.layout === 'dense8' ? 2 + n : 4 + 3 * e.k);
+  }
+  b.plane = b.rowStart[b.Q];
+  b.openBefore = new Int32Array(b.K + 1);
+  for (let j = 0; j < b.K; j++) b.openBefore[j + 1] = b.openBefore[j] + (b.keys.valid[j] ? 1 : 0);
+  b.cache = new Map();
+  b.cached = 0;
+}
+
+const u16at = (bytes, at) => bytes[at] | (bytes[at + 1] << 8);
+
+// Row i of a head into out[offset .. offset + K).
+GZ.decodeRow = function (b, layer, head, i, out, offset) {
+  offset = offset || 0;
+  const bytes = b.bytes, at = (layer * b.heads + head) * b.plane + b.rowStart[i], n = GZ.limit(b, i);
+  out.fill(0, offset, offset + b.K);
+  if (b.layout === 'dense16') {
+    for (let j = 0; j < n; j++) out[offset + j] = u16at(bytes, at + 2 * j) / 65535;
+  } else if (b.layout === 'dense8') {
+    const m = u16at(bytes, at) / 65535 / 255;
+    for (let j = 0; j < n; j++) out[offset + j] = bytes[at + 2 + j] * m;
+  } else {
+    if (!b.queries.valid[i]) return out;
+    const e = GZ.entries(b, layer, head, i);
+    const others = b.openBefore[n] - e.keys.length;
+    const spread = others > 0 ? e.rest / others : 0;
+    for (let j = 0; j < n; j++) out[offset + j] = b.keys.valid[j] ? spread : 0;
+    e.keys.forEach((key, k) => (out[offset + key] = e.values[k]));
+  }
+  return out;
+};
+
+// top_k rows: the kept keys and weights, and the rest's mass.
+GZ.entries = function (b, layer, head, i) {
+  const bytes = b.bytes, at = (layer * b.heads + head) * b.plane + b.rowStart[i], n = GZ.limit(b, i);
+  const m = u16at(bytes, at) / 65535 / 255, rest = u16at(bytes, at + 2) / 65535;
+  const keys = [], values = [];
+  for (let k = 0; k < b.topK; k++) {
+    const key = u16at(bytes, at + 4 + 3 * k);
+    if (key === 0xffff || key >= n) continue;
+    keys.push(key);
+    values.push(bytes[at + 4 + 3 * k + 2] * m);
+  }
+  return { keys: keys, values: values, rest: rest };
+};
+
+// One head as a [Q*K] matrix, decoded on first use (a few recent ones kept).
 GZ.head = function (b, layer, head) {
-  const n = b.Q * b.K;
-  const start = (layer * b.heads + head) * n;
-  return b.values.subarray(start, start + n);
+  const id = layer * b.heads + head;
+  let m = b.cache.get(id);
+  if (m) return m;
+  m = new Float32Array(b.Q * b.K);
+  for (let i = 0; i < b.Q; i++) GZ.decodeRow(b, layer, head, i, m, i * b.K);
+  const budget = 1 << 25;  // cells kept decoded (128 MB)
+  while (b.cache.size && b.cached + m.length > budget) {
+    const first = b.cache.keys().next().value;
+    b.cached -= b.cache.get(first).length;
+    b.cache.delete(first);
+  }
+  b.cache.set(id, m);
+  b.cached += m.length;
+  return m;
 };
 
 GZ.mean = function (b, layer) {
@@ -137,15 +216,29 @@ GZ.mean = function (b, layer) {
   return out;
 };
 
+// One row of a head (head < 0: the mean of the layer's heads) as K weights.
+GZ.row = function (b, layer, head, i) {
+  const out = new Float32Array(b.K);
+  if (head >= 0) return GZ.decodeRow(b, layer, head, i, out);
+  const one = new Float32Array(b.K);
+  for (let h = 0; h < b.heads; h++) {
+    GZ.decodeRow(b, layer, h, i, one);
+    for (let j = 0; j < b.K; j++) out[j] += one[j] / b.heads;
+  }
+  return out;
+};
+
 GZ.isMasked = function (b, i, j) {
   if (!b.queries.valid[i] || !b.keys.valid[j]) return true;
   return b.causal && j > i + (b.K - b.Q);
 };
 
+// Rows or columns as drawn: pieces (text as shown, raw as tokenized) or words.
 function groups(side, words) {
-  if (words) return side.words.map((w) => ({ first: w[0], last: w[1], text: w[2], special: !!w[3] }));
-  return side.tokens.map((t, i) => ({ first: i, last: i, text: t, special: !!side.special[i] }));
+  if (words) return side.words.map((w) => ({ first: w[0], last: w[1], text: w[2], raw: side.tokens.slice(w[0], w[1] + 1).join(' '), special: !!w[3] }));
+  return side.tokens.map((t, i) => ({ first: i, last: i, text: side.shown[i], raw: t, special: !!side.special[i] }));
 }
+GZ.groups = groups;
 
 // The matrix m [Q*K] of block b as drawn under opts {hideSpecial, hideFirst,
 // renorm, words}: {rows, cols, R, C, values, masked}. Rows and columns are

@@ -153,7 +153,7 @@
       const row = [];
       for (let c = 0; c < d; c++) row.push(w * e.v[j * hc.width + head * d + c]);
       table.appendChild(GZ.el('tr', { class: m ? 'gz-masked-row' : j === focus ? 'gz-focus-row' : '' }, [
-        GZ.el('td', { class: 'gz-tokcell', text: GZ.label(b.keys.tokens[j]) }),
+        GZ.el('td', { class: 'gz-tokcell', text: GZ.label(b.keys.shown[j]) }),
         GZ.el('td', { text: m ? '-inf (masked)' : GZ.fmt(sc, 3) }),
         GZ.el('td', {}, [bar, GZ.el('span', { text: ' ' + GZ.fmt(w, 3) })]),
         GZ.el('td', {}, [strip(row)]),

@@ -5,7 +5,7 @@
   const GZ = window.GZ;
   let data = GZ.prepare(JSON.parse(document.getElementById('gz-data').textContent));
   const state = {
-    view: 'head', block: 0, layer: 0, head: GZ.HEAD_MEAN, heads: null, focus: 1,
+    view: 'head', block: 0, layer: 0, head: GZ.HEAD_MEAN, heads: null, focus: 1, query: -1, zoom: 0,
     opts: { hideSpecial: false, hideFirst: false, renorm: true, words: false }, log: false,
   };
   const app = document.getElementById('gz-app');
@@ -88,6 +88,8 @@
       const sel = GZ.el('select', { id: 'gz-block', onchange: (e) => {
         state.block = Number(e.target.value);
         state.heads = null;
+        state.query = -1;
+        buildSide();
         if (state.head < GZ.HEAD_MEAN) state.head = GZ.HEAD_MEAN;
         update();
       } });
@@ -110,11 +112,40 @@
     if (a.flow && a.flow.block === state.block) head.appendChild(option(GZ.HEAD_FLOW, 'flow (top layer)', state.head === GZ.HEAD_FLOW));
     for (let h = 0; h < b.heads; h++) head.appendChild(option(h, String(h), h === state.head));
     ui.controls.appendChild(GZ.el('label', { text: 'Head ', title: 'for the heatmap and explain views' }, [head]));
+    // The query row: -1 draws every row (short inputs) or the last one (long inputs).
+    if (state.query >= b.Q) state.query = b.Q - 1;
+    const long = Math.max(b.Q, b.K) > GZ.LONG;
+    // Redrawing the controls removes the focused input, which fires its change
+    // event again: only a new value redraws.
+    const pickQuery = (value) => {
+      const v = Math.round(Number(value));
+      const query = isFinite(v) ? Math.max(-1, Math.min(b.Q - 1, v)) : -1;
+      if (query === state.query) return;
+      state.query = query;
+      update();
+    };
+    const queryInput = GZ.el('input', { type: 'number', id: 'gz-query', min: -1, max: b.Q - 1, value: state.query,
+      onchange: (e) => pickQuery(e.target.value) });
+    const queryRange = GZ.el('input', { type: 'range', id: 'gz-query-range', min: 0, max: b.Q - 1,
+      value: state.query >= 0 ? state.query : b.Q - 1, oninput: (e) => (queryInput.value = e.target.value),
+      onchange: (e) => pickQuery(e.target.value) });
+    const shownQuery = state.query >= 0 ? state.query : long ? b.Q - 1 : -1;
+    ui.controls.appendChild(GZ.el('label', { title: '-1: ' + (long ? 'the last row' : 'every row') }, [
+      GZ.el('span', { text: 'Query row ' }), queryInput, queryRange,
+      GZ.el('span', { class: 'gz-query-token', id: 'gz-query-token', text: shownQuery >= 0 ? GZ.label(b.queries.shown[shownQuery]) : 'all' }),
+    ]));
+    const zoom = GZ.el('select', { id: 'gz-zoom', onchange: (e) => { state.zoom = Number(e.target.value); render(); } });
+    for (const [z, t] of [[0, 'fit'], [1, '1 px'], [2, '2 px'], [4, '4 px'], [8, '8 px'], [12, '12 px'], [16, '16 px']]) zoom.appendChild(option(z, t, z === state.zoom));
+    ui.controls.appendChild(GZ.el('label', { text: 'Cell ', title: 'heatmap cell size' }, [zoom]));
     ui.controls.appendChild(checkbox('gz-opt-special', 'hide special tokens', state.opts.hideSpecial, (v) => { state.opts.hideSpecial = v; render(); }));
     ui.controls.appendChild(checkbox('gz-opt-first', 'hide first token (sink)', state.opts.hideFirst, (v) => { state.opts.hideFirst = v; render(); }));
     ui.controls.appendChild(checkbox('gz-opt-renorm', 'renormalise rows', state.opts.renorm, (v) => { state.opts.renorm = v; render(); }));
     ui.controls.appendChild(checkbox('gz-opt-log', 'log colour scale', state.log, (v) => { state.log = v; render(); }));
     ui.controls.appendChild(checkbox('gz-opt-words', 'words (merge sub-word pieces)', state.opts.words, (v) => { state.opts.words = v; render(); }));
+
+    const e = b.encoding;
+    ui.controls.appendChild(GZ.el('div', { class: 'gz-note gz-encoding', id: 'gz-encoding', text: e ? 'Stored: ' + e.text +
+      '; largest difference from the model\u2019s weights on this page: ' + GZ.fmt(e.error, e.error < 1e-3 ? 6 : 4) : '' }));
 
     // Head toggles for the head view: one colour per head.
     GZ.clear(ui.chips);
@@ -160,6 +191,7 @@
     ui.side.appendChild(list);
     ui.side.appendChild(GZ.el('p', { class: 'gz-note', text: 'Roles: attends to itself, the previous or next token, ' +
       'the first token ([CLS]/BOS), [SEP]/punctuation, or broadly (score: mean mass; broad: normalised entropy).' }));
+    ui.side.appendChild(sinkGrid());
     if (a.layers.length) {
       ui.side.appendChild(GZ.el('h3', { text: 'Per layer (mean over heads)' }));
       const table = GZ.el('table', { class: 'gz-summary', id: 'gz-layer-summary' }, [
@@ -175,6 +207,32 @@
     }
   }
 
+  // First-token ("sink") mass of every head of the block: rows layers, columns heads.
+  function sinkGrid() {
+    const b = block(), sink = GZ.sinkMass(data, state.block);
+    const cell = Math.max(6, Math.min(18, Math.floor(250 / Math.max(b.heads, 1))));
+    const grid = GZ.el('div', { class: 'gz-sink-grid', id: 'gz-sink-grid' });
+    grid.style.gridTemplateColumns = 'repeat(' + b.heads + ', ' + cell + 'px)';
+    let any = false;
+    for (let l = 0; l < b.layers; l++) {
+      for (let h = 0; h < b.heads; h++) {
+        const v = sink(l, h);
+        any = any || v !== undefined;
+        const box = GZ.el('button', { type: 'button', class: 'gz-sink', 'data-layer': l, 'data-head': h,
+          title: 'Layer ' + l + ', Head ' + h + ': ' + (v === undefined ? 'n/a' : GZ.fmt(v, 3)) + ' of each row on the first token',
+          onclick: () => { state.layer = l; state.head = h; state.view = 'heatmap'; update(); } });
+        box.style.width = box.style.height = cell + 'px';
+        box.style.background = v === undefined ? GZ.rgb(GZ.MASKED) : GZ.rgb(GZ.viridis(v));
+        grid.appendChild(box);
+      }
+    }
+    return GZ.el('div', { class: 'gz-sink-box' }, any ? [
+      GZ.el('h3', { text: 'First-token (sink) mass per head' }),
+      GZ.el('p', { class: 'gz-note', text: 'Rows: layers 0-' + (b.layers - 1) + ', columns: heads; dark 0, yellow 1. Click one to open it.' }),
+      grid,
+    ] : []);
+  }
+
   // ---- drawing -------------------------------------------------------------------
   function render() {
     const b = block();
@@ -185,6 +243,7 @@
     const ctx = {
       data: data, block: b, layer: state.layer, head: state.head, heads: state.heads.slice(), opts: state.opts, log: state.log,
       focus: state.focus, setFocus: (i) => { state.focus = i; render(); },
+      blockIndex: state.block, query: state.query, zoom: state.zoom, setQuery: (i) => { state.query = i; update(); },
     };
     if (state.view === 'head') GZ.drawHeadView(ui.main, ctx);
     else if (state.view === 'model') GZ.drawModelView(ui.main, ctx, (l, h) => {
