@@ -50,6 +50,11 @@ const Json& array_field(const Json& object, const char* key, const JsonPlace& at
 std::string component_type(const Json& component, const JsonPlace& at);
 [[noreturn]] void unknown_component(const std::string& type, const JsonPlace& at, const char* known);
 
+// The parts of a Sequence component: make(list[i], at/key[i]) for each entry of
+// the array `key`, the null ones left out.
+template <typename Part, typename Make>
+std::vector<std::unique_ptr<Part>> sequence_parts(const Json& json, const char* key, const JsonPlace& at, Make&& make);
+
 // Unicode helpers shared by the components (code points of valid UTF-8).
 bool is_unicode_whitespace(int32_t cp);  // Rust's char::is_whitespace (the White_Space property)
 // Calls f(code_point, begin, end) for each character of valid UTF-8 text.
@@ -70,6 +75,8 @@ public:
     Pattern(Pattern&&) noexcept;
     // Calls f(begin, end) for each non-empty match, left to right.
     void for_each_match(std::string_view text, const std::function<void(size_t, size_t)>& f) const;
+    // `text` with every match replaced by `content` (the Replace normalizer and decoder).
+    std::string replace_all(std::string_view text, std::string_view content) const;
 
 private:
     std::string literal_;
@@ -140,5 +147,15 @@ public:
     virtual void decode_chain(std::vector<std::string>& tokens) const = 0;
 };
 std::unique_ptr<Decoder> make_decoder(const Json& json, const JsonPlace& at);  // null -> nullptr
+
+template <typename Part, typename Make>
+std::vector<std::unique_ptr<Part>> sequence_parts(const Json& json, const char* key, const JsonPlace& at, Make&& make) {
+    const Json& list = array_field(json, key, at);
+    std::vector<std::unique_ptr<Part>> parts;
+    for (size_t i = 0; i < list.size(); ++i) {
+        if (auto part = make(list[i], (at / key)[i])) parts.push_back(std::move(part));
+    }
+    return parts;
+}
 
 }  // namespace gaze::detail

@@ -140,4 +140,15 @@ void Pattern::for_each_match(std::string_view text, const std::function<void(siz
         f(at, at + literal_.size());
 }
 
+std::string Pattern::replace_all(std::string_view text, std::string_view content) const {
+    std::string out;
+    size_t last = 0;
+    for_each_match(text, [&](size_t begin, size_t end) {
+        out.append(text.substr(last, begin - last)).append(content);
+        last = end;
+    });
+    out.append(text.substr(last));
+    return out;
+}
+
 }  // namespace gaze::detail

@@ -85,17 +85,7 @@ private:
 class Replace final : public Normalizer {
 public:
     Replace(Pattern pattern, std::string content) : pattern_(std::move(pattern)), content_(std::move(content)) {}
-    void normalize(std::string& text) const override {
-        std::string out;
-        size_t last = 0;
-        pattern_.for_each_match(text, [&](size_t begin, size_t end) {
-            out.append(text, last, begin - last).append(content_);
-            last = end;
-        });
-        if (last == 0 && out.empty()) return;  // no match
-        out.append(text, last, std::string::npos);
-        text = std::move(out);
-    }
+    void normalize(std::string& text) const override { text = pattern_.replace_all(text, content_); }
 
 private:
     Pattern pattern_;
@@ -195,12 +185,7 @@ std::unique_ptr<Normalizer> make_normalizer(const Json& json, const JsonPlace& a
                                                 bool_field(json, "strip_accents", at, lowercase), lowercase);
     }
     if (type == "Sequence") {
-        const Json& list = array_field(json, "normalizers", at);
-        std::vector<std::unique_ptr<Normalizer>> parts;
-        for (size_t i = 0; i < list.size(); ++i) {
-            if (auto part = make_normalizer(list[i], (at / "normalizers")[i])) parts.push_back(std::move(part));
-        }
-        return std::make_unique<SequenceNormalizer>(std::move(parts));
+        return std::make_unique<SequenceNormalizer>(sequence_parts<Normalizer>(json, "normalizers", at, make_normalizer));
     }
     unknown_component(type, at,
                       "NFC, NFD, NFKC, NFKD, Lowercase, Strip, StripAccents, Replace, Prepend, BertNormalizer, Sequence");

@@ -278,12 +278,8 @@ std::unique_ptr<PreTokenizer> make_pre_tokenizer(const Json& json, const JsonPla
         return std::make_unique<CharSplit>([cp](int32_t c) { return c == cp; }, Behavior::Removed);
     }
     if (type == "Sequence") {
-        const Json& list = array_field(json, "pretokenizers", at);
-        std::vector<std::unique_ptr<PreTokenizer>> parts;
-        for (size_t i = 0; i < list.size(); ++i) {
-            if (auto part = make_pre_tokenizer(list[i], (at / "pretokenizers")[i])) parts.push_back(std::move(part));
-        }
-        return std::make_unique<SequencePreTokenizer>(std::move(parts));
+        return std::make_unique<SequencePreTokenizer>(
+            sequence_parts<PreTokenizer>(json, "pretokenizers", at, make_pre_tokenizer));
     }
     unknown_component(type, at,
                       "Split, ByteLevel, Metaspace, Whitespace, WhitespaceSplit, Digits, Punctuation, BertPreTokenizer, "

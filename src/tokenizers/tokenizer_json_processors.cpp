@@ -217,16 +217,7 @@ class ReplaceDecoder final : public Decoder {
 public:
     ReplaceDecoder(Pattern pattern, std::string content) : pattern_(std::move(pattern)), content_(std::move(content)) {}
     void decode_chain(std::vector<std::string>& tokens) const override {
-        for (std::string& t : tokens) {
-            std::string out;
-            size_t last = 0;
-            pattern_.for_each_match(t, [&](size_t begin, size_t end) {
-                out.append(t, last, begin - last).append(content_);
-                last = end;
-            });
-            out.append(t, last, std::string::npos);
-            t = std::move(out);
-        }
+        for (std::string& t : tokens) t = pattern_.replace_all(t, content_);
     }
 
 private:
@@ -324,12 +315,7 @@ std::unique_ptr<PostProcessor> make_post_processor(const Json& json, const JsonP
     }
     if (type == "ByteLevel") return std::make_unique<Passthrough>();
     if (type == "Sequence") {
-        const Json& list = array_field(json, "processors", at);
-        std::vector<std::unique_ptr<PostProcessor>> parts;
-        for (size_t i = 0; i < list.size(); ++i) {
-            if (auto p = make_post_processor(list[i], (at / "processors")[i])) parts.push_back(std::move(p));
-        }
-        return std::make_unique<SequenceProcessor>(std::move(parts));
+        return std::make_unique<SequenceProcessor>(sequence_parts<PostProcessor>(json, "processors", at, make_post_processor));
     }
     unknown_component(type, at, "TemplateProcessing, BertProcessing, RobertaProcessing, ByteLevel, Sequence");
 }
@@ -358,12 +344,7 @@ std::unique_ptr<Decoder> make_decoder(const Json& json, const JsonPlace& at) {
     }
     if (type == "BPEDecoder") return std::make_unique<BpeSuffixDecoder>(string_field(json, "suffix", at, "</w>"));
     if (type == "Sequence") {
-        const Json& list = array_field(json, "decoders", at);
-        std::vector<std::unique_ptr<Decoder>> parts;
-        for (size_t i = 0; i < list.size(); ++i) {
-            if (auto d = make_decoder(list[i], (at / "decoders")[i])) parts.push_back(std::move(d));
-        }
-        return std::make_unique<SequenceDecoder>(std::move(parts));
+        return std::make_unique<SequenceDecoder>(sequence_parts<Decoder>(json, "decoders", at, make_decoder));
     }
     unknown_component(type, at, "ByteLevel, Metaspace, ByteFallback, Fuse, Strip, Replace, WordPiece, BPEDecoder, Sequence");
 }
