@@ -19,7 +19,7 @@ seconds="${FUZZ_SECONDS:-20}"
 rss_mb="${FUZZ_RSS_MB:-2048}"
 jobs="${FUZZ_JOBS:-2}"
 targets=("$@")
-if [ ${#targets[@]} -eq 0 ]; then targets=(fuzz_safetensors fuzz_config fuzz_tokenizer fuzz_tokenizer_json); fi
+if [ ${#targets[@]} -eq 0 ]; then targets=(fuzz_safetensors fuzz_config fuzz_tokenizer fuzz_census_state fuzz_tokenizer_json); fi
 
 echo "== configure (preset fuzz: build-fuzz, clang++)"
 cmake --preset fuzz >/dev/null
