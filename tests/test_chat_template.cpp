@@ -6,6 +6,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
+#include <unistd.h>
 
 #include "gaze/chat_template.hpp"
 #include "gaze/error.hpp"
@@ -68,11 +70,6 @@ TEST(ChatTemplate, Qwen2AndQwen25Configs) {
               "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n");
     EXPECT_EQ(t.apply({{"system", "Terse."}, {"user", "Hi"}}),
               "<|im_start|>system\nTerse.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n");
-    // The prompt tokenizes with the ChatML markers as single special tokens.
-    const Encoding e = load_tokenizer(qwen25)->encode(t.apply({{"user", "Hi"}}), false);
-    ASSERT_GE(e.ids.size(), 3u);
-    EXPECT_EQ(e.ids.front(), 151644);  // <|im_start|>
-    EXPECT_EQ(e.ids[e.ids.size() - 3], 151644);
 }
 
 TEST(ChatTemplate, Llama3Config) {
@@ -83,9 +80,6 @@ TEST(ChatTemplate, Llama3Config) {
               "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nBe kind.<|eot_id|>"
               "<|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n");
     EXPECT_EQ(t.end_of_turn(), "<|eot_id|>");
-    const Encoding e = load_tokenizer(dir)->encode(t.apply({{"user", "Hi"}}), false);
-    EXPECT_EQ(e.ids.front(), 128000);  // <|begin_of_text|>, once
-    EXPECT_NE(e.ids[1], 128000);
 }
 
 TEST(ChatTemplate, UnknownOrMissingTemplateIsAnError) {
@@ -102,15 +96,48 @@ TEST(ChatTemplate, UnknownOrMissingTemplateIsAnError) {
     EXPECT_THROW(ChatTemplate("{{ messages }}", "", "", "x"), Error);
 }
 
+// A folder with a byte-level tokenizer.json of the 256 bytes plus the ChatML
+// markers, and SmolLM2's template: small enough for a random GPT to load fast.
+struct ChatFolder {
+    std::filesystem::path path = std::filesystem::temp_directory_path() / ("gaze-chat-" + std::to_string(::getpid()));
+    ChatFolder() {
+        nlohmann::json vocab = nlohmann::json::object();
+        int id = 0;
+        // GPT-2's bytes-to-unicode: printable bytes spell themselves, the rest U+0100...
+        for (int b = 0, next = 256; b < 256; ++b) {
+            const bool printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
+            const int cp = printable ? b : next++;
+            std::string utf8;
+            if (cp < 0x80) utf8 = std::string(1, static_cast<char>(cp));
+            else utf8 = {static_cast<char>(0xC0 | (cp >> 6)), static_cast<char>(0x80 | (cp & 0x3F))};
+            vocab[utf8] = id++;
+        }
+        const nlohmann::json tokenizer = {
+            {"added_tokens", nlohmann::json::array({{{"id", 256}, {"content", "<|im_start|>"}, {"special", true}},
+                                                    {{"id", 257}, {"content", "<|im_end|>"}, {"special", true}}})},
+            {"pre_tokenizer", {{"type", "ByteLevel"}, {"add_prefix_space", false}}},
+            {"decoder", {{"type", "ByteLevel"}}},
+            {"model", {{"type", "BPE"}, {"vocab", vocab}, {"merges", nlohmann::json::array()}}}};
+        std::filesystem::create_directories(path);
+        std::ofstream(path / "tokenizer.json") << tokenizer.dump();
+        std::ofstream(path / "tokenizer_config.json")
+            << nlohmann::json{{"chat_template", kSmolLM2Template}, {"eos_token", "<|im_end|>"}}.dump();
+    }
+    ~ChatFolder() { std::filesystem::remove_all(path); }
+};
+
 TEST(ChatTemplate, GenerateChatUsesTheTemplate) {
-    GAZE_REQUIRE_FIXTURE(dir, "tokenizers/qwen2.5");
-    const std::string base = test::cli_path() + " generate --random-gpt vocab=151665,width=16,heads=2,layers=1 --tokenizer " +
-                             test::shell_quote(dir) + " --max-new-tokens 1 --chat " + test::shell_quote("Hi there");
+    const ChatFolder folder;
+    const std::string base = test::cli_path() + " generate --random-gpt width=16,heads=2,layers=1 --tokenizer " +
+                             test::shell_quote(folder.path.string()) + " --max-new-tokens 1 --chat " +
+                             test::shell_quote("Hi there");
     std::string out;
     ASSERT_EQ(test::run_command(base + " --system " + test::shell_quote("Terse."), &out), 0) << out;
     EXPECT_NE(out.find("<|im_start|>system\nTerse.<|im_end|>\n<|im_start|>user\nHi there<|im_end|>\n<|im_start|>assistant\n"),
               std::string::npos)
         << out;
+    ASSERT_EQ(test::run_command(base, &out), 0) << out;  // the template's own system message
+    EXPECT_NE(out.find("<|im_start|>system\nYou are a helpful AI assistant named SmolLM"), std::string::npos) << out;
     ASSERT_EQ(test::run_command(base + " --raw", &out), 0) << out;
     EXPECT_EQ(out.find("<|im_start|>"), std::string::npos) << out;
     EXPECT_NE(out.find("Hi there"), std::string::npos) << out;

@@ -4,11 +4,11 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
-#include <map>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
 
+#include "gaze/chat_template.hpp"
 #include "gaze/tokenizer.hpp"
 #include "gaze/tokenizers/bpe.hpp"
 #include "gaze/tokenizers/tokenizer_json.hpp"
@@ -54,70 +54,64 @@ void expect_llamacpp_suite(const std::string& name, const Tokenizer& tokenizer) 
     EXPECT_GE(checked, 40u) << base;
 }
 
-// Each folder is read once for all the tests here (a 128k-vocabulary file takes ~1 s).
-const Tokenizer& load(const std::string& dir) {
-    static std::map<std::string, std::unique_ptr<Tokenizer>> loaded;
-    auto& t = loaded[dir];
-    if (!t) t = load_tokenizer(dir);
-    return *t;
-}
-
-TEST(TokenizerJson, Qwen25MatchesGolden) {
+// One test per big folder (ctest runs each test in its own process, and a
+// 128k-vocabulary file takes about a second to read): golden rows, then llama.cpp's suite.
+TEST(TokenizerJson, Qwen25GoldenAndLlamaCppQwen2) {
     GAZE_REQUIRE_FIXTURE(dir, "tokenizers/qwen2.5");
     GAZE_REQUIRE_FIXTURE(jsonl, "golden/tokenizers/qwen2.5-json.jsonl");
-    const Tokenizer& tok = load(dir);
-    ASSERT_NE(dynamic_cast<const JsonTokenizer*>(&tok), nullptr);
-    test::expect_tokenizer_matches_jsonl(jsonl, tok);
+    const auto tok = load_tokenizer(dir);
+    ASSERT_NE(dynamic_cast<const JsonTokenizer*>(tok.get()), nullptr);
+    test::expect_tokenizer_matches_jsonl(jsonl, *tok);
+    expect_llamacpp_suite("qwen2", *tok);
+    // A chat prompt: the ChatML markers are single special tokens.
+    const Encoding e = tok->encode(ChatTemplate::from_config(dir).apply({{"user", "Hi"}}), false);
+    ASSERT_GE(e.ids.size(), 3u);
+    EXPECT_EQ(e.ids.front(), 151644);  // <|im_start|>
+    EXPECT_EQ(e.ids[e.ids.size() - 3], 151644);
+    EXPECT_EQ(e.special.front(), 1);
 }
 
-TEST(TokenizerJson, Llama3MatchesGolden) {
+TEST(TokenizerJson, Llama3GoldenAndLlamaCppLlamaBpe) {
     GAZE_REQUIRE_FIXTURE(dir, "tokenizers/llama3");
     GAZE_REQUIRE_FIXTURE(jsonl, "golden/tokenizers/llama3-json.jsonl");
-    test::expect_tokenizer_matches_jsonl(jsonl, load(dir));
+    const auto tok = load_tokenizer(dir);
+    test::expect_tokenizer_matches_jsonl(jsonl, *tok);
+    expect_llamacpp_suite("llama-bpe", *tok);
+    // This revision adds no BOS itself; the chat template writes it, once.
+    const Encoding e = tok->encode(ChatTemplate::from_config(dir).apply({{"user", "Hi"}}), false);
+    EXPECT_EQ(e.ids.front(), 128000);  // <|begin_of_text|>
+    EXPECT_NE(e.ids[1], 128000);
+    EXPECT_NE(tok->encode("Hi").ids.front(), 128000);
 }
 
 TEST(TokenizerJson, Mistral7bMatchesGolden) {
     GAZE_REQUIRE_FIXTURE(dir, "tokenizers/mistral-7b");
     GAZE_REQUIRE_FIXTURE(jsonl, "golden/tokenizers/mistral-7b-json.jsonl");
-    test::expect_tokenizer_matches_jsonl(jsonl, load(dir));
+    test::expect_tokenizer_matches_jsonl(jsonl, *load_tokenizer(dir));
 }
 
-TEST(TokenizerJson, Qwen2VocabMergesMatchesGolden) {
+TEST(TokenizerJson, Qwen2VocabMergesGoldenAndLlamaCppQwen2) {
     GAZE_REQUIRE_FIXTURE(dir, "tokenizers/qwen2");
     GAZE_REQUIRE_FIXTURE(jsonl, "golden/tokenizers/qwen2.jsonl");
-    const Tokenizer& tok = load(dir);
-    ASSERT_NE(dynamic_cast<const JsonTokenizer*>(&tok), nullptr) << "Qwen2Tokenizer folders need Qwen's regex";
-    test::expect_tokenizer_matches_jsonl(jsonl, tok);
-}
-
-TEST(TokenizerJson, LlamaCppSuiteLlamaBpe) {
-    GAZE_REQUIRE_FIXTURE(dir, "tokenizers/llama3");
-    expect_llamacpp_suite("llama-bpe", load(dir));
-}
-
-TEST(TokenizerJson, LlamaCppSuiteQwen2FromTokenizerJson) {
-    GAZE_REQUIRE_FIXTURE(dir, "tokenizers/qwen2.5");
-    expect_llamacpp_suite("qwen2", load(dir));
-}
-
-TEST(TokenizerJson, LlamaCppSuiteQwen2FromVocabMerges) {
-    GAZE_REQUIRE_FIXTURE(dir, "tokenizers/qwen2");
-    expect_llamacpp_suite("qwen2", load(dir));
+    const auto tok = load_tokenizer(dir);
+    ASSERT_NE(dynamic_cast<const JsonTokenizer*>(tok.get()), nullptr) << "Qwen2Tokenizer folders need Qwen's regex";
+    test::expect_tokenizer_matches_jsonl(jsonl, *tok);
+    expect_llamacpp_suite("qwen2", *tok);
 }
 
 TEST(TokenizerJson, LlamaCppSuitePhi3) {
     GAZE_REQUIRE_FIXTURE(dir, "tokenizers/phi-3-mini");
-    expect_llamacpp_suite("phi-3", load(dir));
+    expect_llamacpp_suite("phi-3", *load_tokenizer(dir));
 }
 
 TEST(TokenizerJson, LlamaCppSuiteFalcon) {
     GAZE_REQUIRE_FIXTURE(dir, "tokenizers/falcon-7b");
-    expect_llamacpp_suite("falcon", load(dir));
+    expect_llamacpp_suite("falcon", *load_tokenizer(dir));
 }
 
 TEST(TokenizerJson, LlamaCppSuiteGpt2) {  // the vocab.json + merges.txt reader, for comparison
     GAZE_REQUIRE_FIXTURE(dir, "tokenizers/gpt2");
-    expect_llamacpp_suite("gpt-2", load(dir));
+    expect_llamacpp_suite("gpt-2", *load_tokenizer(dir));
 }
 
 // Phi-2 ships GPT-2's vocabulary as a tokenizer.json plus added tokens for runs
@@ -125,7 +119,8 @@ TEST(TokenizerJson, LlamaCppSuiteGpt2) {  // the vocab.json + merges.txt reader,
 TEST(TokenizerJson, Phi2AgreesWithGpt2OutsideItsAddedTokens) {
     GAZE_REQUIRE_FIXTURE(dir, "tokenizers/phi-2");
     GAZE_REQUIRE_FIXTURE(jsonl, "golden/tokenizers/gpt2.jsonl");
-    const Tokenizer& phi2 = load(dir);
+    const auto phi2_tokenizer = load_tokenizer(dir);
+    const Tokenizer& phi2 = *phi2_tokenizer;
     std::ifstream in(jsonl);
     size_t compared = 0;
     for (std::string line; std::getline(in, line);) {
