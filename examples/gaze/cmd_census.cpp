@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 #include <csignal>
+#include <ctime>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -118,6 +119,7 @@ int run_ranked(CensusCommand& c, const Ranks& ranks) {
     std::signal(SIGTERM, on_interrupt);
 
     const auto start = std::chrono::steady_clock::now();
+    const std::clock_t cpu_start = std::clock();  // process CPU time: steadier than wall time on a shared machine
     CensusState state;
     const bool finished = run_census(*m.model, *m.tokenizer, c.corpus, range, o, state, callbacks);
     bar.finish();
@@ -128,6 +130,7 @@ int run_ranked(CensusCommand& c, const Ranks& ranks) {
     }
     const std::vector<std::string> parts = gather_on_rank0(state.serialize());
     const double seconds = max_over_ranks(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    const double cpu = static_cast<double>(std::clock() - cpu_start) / CLOCKS_PER_SEC;
     if (ranks.rank == 0) {
         CensusState total;
         for (size_t r = 0; r < parts.size(); ++r) total.merge(CensusState::deserialize(parts[r], "rank " + std::to_string(r)));
@@ -135,9 +138,9 @@ int run_ranked(CensusCommand& c, const Ranks& ranks) {
         if (!c.quiet) {
             const CorpusCounts& k = total.corpus;
             std::fprintf(stderr,
-                         "gaze census: %lld texts, %lld tokens in %.2f s: %.1f texts/s, %.0f tokens/s (%d process%s x %d "
-                         "thread%s); %lld skipped, %lld truncated; wrote %s\n",
-                         static_cast<long long>(k.texts), static_cast<long long>(k.tokens), seconds,
+                         "gaze census: %lld texts, %lld tokens in %.2f s (rank 0 cpu %.2f s): %.1f texts/s, %.0f tokens/s "
+                         "(%d process%s x %d thread%s); %lld skipped, %lld truncated; wrote %s\n",
+                         static_cast<long long>(k.texts), static_cast<long long>(k.tokens), seconds, cpu,
                          seconds > 0 ? k.texts / seconds : 0.0, seconds > 0 ? k.tokens / seconds : 0.0, ranks.size,
                          ranks.size == 1 ? "" : "es", omp_get_max_threads(), omp_get_max_threads() == 1 ? "" : "s",
                          static_cast<long long>(k.skipped_lines), static_cast<long long>(k.truncated_texts), c.out.c_str());

@@ -152,11 +152,13 @@ int run(const ReportOptions& o) {
             body << "<h2>" << views::escape_xml(stat) << "</h2><div class=\"grid\">";
             for (const auto& [block, members] : blocks) {
                 views::HeatmapStyle style;
-                style.title = block + ": mean " + stat;
+                style.title = "mean " + stat;
                 style.x_label = "head";
                 style.y_label = "layer";
                 style.colorbar_label = stat;
-                const views::Figure figure = views::heatmap_figure({stat_panel(members, stat)}, style);
+                views::Panel panel = stat_panel(members, stat);
+                panel.title = block;
+                const views::Figure figure = views::heatmap_figure({panel}, style);
                 const std::string file = block + "_" + stat;
                 std::string safe_file = file;
                 for (char& ch : safe_file) ch = ch == ' ' ? '_' : ch;

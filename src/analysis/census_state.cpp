@@ -18,11 +18,14 @@ const char* const kStatNames[kCensusStats] = {"entropy",      "distance",       
 const char* const kQueryTypeNames[kQueryTypes] = {"word", "punctuation", "special"};
 
 CensusInt to_units(double value) {
-    const double scaled = std::nearbyint(value * kScale);
+    const double scaled = value * kScale;
+    // The common case in one instruction (llrint: round to nearest even, like
+    // nearbyint); a 128-bit conversion is a library call, kept for huge values.
+    if (std::fabs(scaled) < 9.0e18) return static_cast<CensusInt>(std::llrint(scaled));
     if (!std::isfinite(scaled) || std::fabs(scaled) > 1e36) {
         throw Error("census: statistic value " + std::to_string(value) + " is out of range");
     }
-    return static_cast<CensusInt>(scaled);
+    return static_cast<CensusInt>(std::nearbyint(scaled));
 }
 
 std::string int128_string(CensusInt v) {

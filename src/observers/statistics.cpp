@@ -17,7 +17,7 @@ RowMeasure measure_row(const float* row, int64_t keys, int64_t query, const uint
     double entropy = 0, distance = 0, max = 0;
     for (int64_t j = 0; j < keys; ++j) {
         const double w = row[j];
-        if (w > 0) entropy -= w * std::log(w);
+        if (w > 0) entropy -= w * static_cast<double>(std::log(row[j]));  // float log: the weight is a float
         distance += w * static_cast<double>(std::llabs(query - j));
         max = std::max(max, w);
     }
