@@ -7,19 +7,11 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "fuzz_check.hpp"
 #include "gaze/error.hpp"
 #include "gaze/safetensors.hpp"
 
 namespace {
-
-// An invariant the parser promised and broke: abort so libFuzzer saves the input.
-#define FUZZ_CHECK(cond)                                                               \
-    do {                                                                               \
-        if (!(cond)) {                                                                 \
-            __builtin_printf("fuzz_safetensors: check failed: %s (line %d)\n", #cond, __LINE__); \
-            std::abort();                                                              \
-        }                                                                              \
-    } while (0)
 
 void check_file(const gaze::SafetensorsFile& file, size_t image_size) {
     for (const auto& e : file.entries()) {

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "gaze/model_files.hpp"
 #include "gaze/safetensors.hpp"
 
 namespace gaze {
@@ -64,6 +65,11 @@ Weights Weights::open_file(const std::string& path) {
         w.tensors_[canonical_name(e.name)] = file.load(e);
     }
     return w;
+}
+
+std::vector<std::string> model_weight_files(const std::string& dir) {
+    if (!fs::is_directory(dir)) throw Error(dir + ": not a directory");
+    return shard_files(dir);
 }
 
 Weights Weights::open_folder(const std::string& dir) {

@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <set>
 
+#include "gaze/memory_fit.hpp"
 #include "gaze/model.hpp"
 #include "gaze/models/bert.hpp"
 #include "gaze/models/gpt2.hpp"
@@ -53,6 +54,7 @@ std::unique_ptr<Model> load_model(const std::string& dir) {
     const std::string type = config.get_string({"model_type"});
     const auto types = known_model_types();
     if (std::find(types.begin(), types.end(), type) == types.end()) make_model(config, Weights());
+    check_before_loading(dir, config, sizeof(float), "f32", /*allow_swap=*/false);
     return make_model(config, Weights::open_folder(dir));
 }
 

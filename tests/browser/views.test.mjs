@@ -240,10 +240,16 @@ try {
     });
     check(big === 413, 'serve: an oversize request gets 413', big);
     const bad = await page.evaluate(async () => {
-      const r = await fetch('/api/run', { method: 'POST', body: 'not json' });
+      const r = await fetch('/api/run', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: 'not json' });
       return [r.status, (await r.json()).error];
     });
     check(bad[0] === 400 && /JSON/.test(bad[1]), 'serve: a malformed request gets 400 with a message', bad.join(' '));
+    // A form-like POST (text/plain, no preflight): what a hostile page could send.
+    const plain = await page.evaluate(async () => {
+      const r = await fetch('/api/run', { method: 'POST', body: JSON.stringify({ text: 'hello' }) });
+      return [r.status, (await r.json()).error];
+    });
+    check(plain[0] === 415 && /application\/json/.test(plain[1]), 'serve: a text/plain POST gets 415', plain.join(' '));
     check(state.errors.filter((e) => !/status of 4\d\d/.test(e)).length === 0, 'serve: no script errors', state.errors.join(' | '));
     await page.close();
   } finally {
