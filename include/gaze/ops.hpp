@@ -121,4 +121,13 @@ void attention(const Tensor& q, const Tensor& k, const Tensor& v, const Attentio
 // -> out [B, S] of 0 / -inf.
 void additive_key_mask(std::span<const uint8_t> mask, int64_t batch, int64_t seq, Tensor& out);
 
+// ---- decoder-only blocks ------------------------------------------------------
+
+// gate, up [rows, F] (strided rows allowed, e.g. the halves of one fused
+// projection) -> out [rows, F] = silu(gate) * up, silu(g) = g / (1 + e^-g) (SwiGLU).
+void swiglu(const Tensor& gate, const Tensor& up, Tensor& out);
+// Copies rows [B, n, W] (strided rows allowed) into cache [B, capacity, W] at
+// positions [start, start + n). Throws when they do not fit.
+void kv_cache_append(const Tensor& rows, int64_t start, Tensor& cache);
+
 }  // namespace gaze::ops

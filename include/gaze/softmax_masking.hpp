@@ -1,7 +1,7 @@
 #pragma once
 // SoftmaxMasking: how attention scores are scaled and masked before the
 // softmax. Shared by ops::attention, ops::scaled_masked_softmax and the CUDA
-// kernel (so this header stays C++17 for nvcc).
+// kernel.
 #include <cstdint>
 
 #include "gaze/tensor.hpp"
@@ -12,6 +12,7 @@ struct SoftmaxMasking {
     float scale = 1.0f;
     bool causal = false;
     int64_t causal_offset = 0;
+    int64_t window = 0;                // > 0: query i sees keys j > i + causal_offset - window (Mistral)
     const Tensor* key_mask = nullptr;  // [B, Sk] additive
     const Tensor* bias = nullptr;      // [1 or H, Sq, Sk] additive
 };

@@ -160,6 +160,7 @@ void scaled_masked_softmax(Tensor& scores, const SoftmaxMasking& m) {
     }
     const int64_t batch = scores.dim(0), heads = scores.dim(1), sq = scores.dim(2), sk = scores.dim(3);
     if (m.key_mask && m.key_mask->shape() != Shape{batch, sk}) throw Error("scaled_masked_softmax: key_mask must be [B, Sk]");
+    if (m.window < 0) throw Error("scaled_masked_softmax: window must be >= 0, got " + std::to_string(m.window));
     if (m.bias && (m.bias->rank() != 3 || (m.bias->dim(0) != 1 && m.bias->dim(0) != heads) || m.bias->dim(1) != sq ||
                    m.bias->dim(2) != sk)) {
         throw Error("scaled_masked_softmax: bias must be [1 or H, Sq, Sk], got " + m.bias->shape().str());
@@ -173,6 +174,9 @@ void scaled_masked_softmax(Tensor& scores, const SoftmaxMasking& m) {
             if (m.key_mask) plane.rowwise() += m.key_mask->select(0, b).reshape({1, sk}).matrix().row(0);
             for (int64_t i = 0; i < sq; ++i) {
                 const int64_t limit = m.causal ? std::clamp<int64_t>(i + m.causal_offset + 1, 0, sk) : sk;
+                // Sliding window: keys j <= i + causal_offset - window are masked.
+                const int64_t first = m.window > 0 ? std::clamp<int64_t>(i + m.causal_offset - m.window + 1, 0, sk) : 0;
+                std::fill_n(plane.data() + i * sk, first, -std::numeric_limits<float>::infinity());
                 masked_softmax_row(plane.data() + i * sk, limit, sk);
             }
         }
