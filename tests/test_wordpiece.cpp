@@ -288,7 +288,7 @@ TEST(LoadTokenizer, ReadsWordPieceConfig) {
 TEST(LoadTokenizer, FolderWithoutTokenizerFiles) {
     const TempDir dir("empty");
     const std::string message = error_of([&] { gaze::load_tokenizer(dir.path.string()); });
-    EXPECT_NE(message.find("no tokenizer files found (expected vocab.txt"), std::string::npos) << message;
+    EXPECT_NE(message.find("no tokenizer files found (expected tokenizer.json, vocab.txt"), std::string::npos) << message;
     EXPECT_NE(message.find(dir.path.string()), std::string::npos) << message;
 }
 

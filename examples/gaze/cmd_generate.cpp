@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "cli.hpp"
+#include "gaze/chat_template.hpp"
 #include "gaze/generation.hpp"
 #include "gaze/models/gpt2.hpp"
 #include "gaze/tokenizers/bpe.hpp"
@@ -26,6 +27,8 @@ struct GenerateOptions {
     std::string model, random_gpt, tokenizer;
     TextInput input;
     std::string ids;
+    std::string chat, system;  // --chat / --system: a conversation through the chat template
+    bool raw = false;          // --raw: the --chat text as it is
     int64_t max_new_tokens = 20;
     bool greedy = false, ignore_eos = false;
     float temperature = 1.0f, top_p = 1.0f;
@@ -106,7 +109,25 @@ LoadedModel open_generator(const GenerateOptions& o) {
     return m;
 }
 
+// The folder whose tokenizer_config.json holds the chat template.
+ChatTemplate chat_template(const GenerateOptions& o) {
+    const std::string& dir = o.tokenizer.empty() ? o.model : o.tokenizer;
+    if (dir.empty()) throw Error("--chat needs a model or --tokenizer folder with a tokenizer_config.json chat_template (or --raw)");
+    return ChatTemplate::from_config(dir);
+}
+
+Tokens chat_tokens(const GenerateOptions& o, const Tokenizer& tokenizer) {
+    if (o.raw) return tokenize_batch(tokenizer, {o.chat}, "");
+    std::vector<ChatMessage> messages;
+    if (!o.system.empty()) messages.push_back({"system", o.system});
+    messages.push_back({"user", o.chat});
+    // The template writes BOS itself, so no special tokens are added (as transformers' apply_chat_template).
+    const Encoding e = tokenizer.encode(chat_template(o).apply(messages), false);
+    return Tokens::from_encodings({e}, tokenizer.pad_id(), tokenizer.pad_token());
+}
+
 Tokens prompt_tokens(const GenerateOptions& o, const Tokenizer& tokenizer) {
+    if (!o.chat.empty()) return chat_tokens(o, tokenizer);
     if (o.ids.empty()) return tokenize_batch(tokenizer, o.input.read(), "");
     std::vector<int32_t> ids;
     for (std::string_view item : split(o.ids, ',')) ids.push_back(static_cast<int32_t>(parse_int(item, "--ids")));
@@ -122,6 +143,9 @@ std::vector<int32_t> stop_tokens(const GenerateOptions& o, const Tokenizer& toke
         if (info.eos_ids.empty()) {
             if (auto eos = tokenizer.token_to_id(BpeTokenizer::kEndOfText)) stops.push_back(*eos);
         }
+        // A chat reply ends at the template's end-of-turn token.
+        if (!o.chat.empty() && !o.raw)
+            if (auto end = tokenizer.token_to_id(chat_template(o).end_of_turn())) stops.push_back(*end);
     }
     return stops;
 }
@@ -235,6 +259,13 @@ std::function<int()> setup(CLI::App& app) {
     o->input.add_options(app);
     auto* ids = app.add_option("--ids", o->ids, "Prompt as comma-separated token ids instead of text, e.g. 464,3797");
     ids->excludes(app.get_option("--text"))->excludes(app.get_option("--text-file"));
+    auto* chat = app.add_option("--chat", o->chat,
+                                "Prompt as a user message, formatted with the chat template of the model's "
+                                "tokenizer_config.json (Llama 2/3, ChatML, Mistral; see docs/tokenizers.md)");
+    chat->excludes(app.get_option("--text"))->excludes(app.get_option("--text-file"))->excludes(ids);
+    auto* raw = app.add_flag("--raw", o->raw, "With --chat: give the message as it is, without the chat template");
+    raw->needs(chat);
+    app.add_option("--system", o->system, "With --chat: a system message before it")->needs(chat)->excludes(raw);
     app.add_option("--max-new-tokens", o->max_new_tokens, "How many tokens to generate")
         ->check(CLI::Range(int64_t{1}, int64_t{1} << 20))
         ->capture_default_str();

@@ -1,5 +1,5 @@
 // load_tokenizer(): picks the tokenizer family from the files in a model
-// folder, one branch per family (WordPiece first: vocab.txt).
+// folder, one branch per family (tokenizer.json first, then WordPiece: vocab.txt).
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -12,6 +12,7 @@
 #include "gaze/tokenizers/bpe.hpp"
 #include "gaze/tokenizers/llama_sentencepiece.hpp"
 #include "gaze/tokenizers/sentencepiece.hpp"
+#include "gaze/tokenizers/tokenizer_json.hpp"
 #include "gaze/tokenizers/vocabulary.hpp"
 #include "gaze/tokenizers/wordpiece.hpp"
 
@@ -66,15 +67,20 @@ std::unique_ptr<Tokenizer> load_wordpiece(const fs::path& dir) {
 
 std::unique_ptr<Tokenizer> load_tokenizer(const std::string& dir) {
     const fs::path root(dir);
+    // tokenizer.json first, as transformers' AutoTokenizer does (the fast tokenizer).
+    if (has_file(root, "tokenizer.json")) return JsonTokenizer::open(dir);
     if (has_file(root, "vocab.txt")) return load_wordpiece(root);
     if (has_file(root, "vocab.json") && has_file(root, "merges.txt")) {
+        // Qwen's byte-level BPE differs from GPT-2's in its split regex, NFC and added tokens.
+        const nlohmann::json config = read_tokenizer_config(root);
+        if (config.value("tokenizer_class", nlohmann::json()) == "Qwen2Tokenizer") return JsonTokenizer::open_qwen2_vocab(dir);
         return std::make_unique<BpeTokenizer>((root / "vocab.json").string(), (root / "merges.txt").string());
     }
     if (has_file(root, "spiece.model")) return SentencePieceTokenizer::open(dir);
     if (has_file(root, "tokenizer.model")) return LlamaTokenizer::open(dir);  // Llama, Mistral (SentencePiece)
     if (has_file(root, "source_vocabulary.txt")) return VocabularyTokenizer::open_source(dir);  // the source side
-    throw Error(dir + ": no tokenizer files found (expected vocab.txt, vocab.json + merges.txt, spiece.model, "
-                      "tokenizer.model or source_vocabulary.txt)");
+    throw Error(dir + ": no tokenizer files found (expected tokenizer.json, vocab.txt, vocab.json + merges.txt, "
+                      "spiece.model, tokenizer.model or source_vocabulary.txt)");
 }
 
 }  // namespace gaze

@@ -28,6 +28,10 @@
 
 namespace gaze {
 
+namespace detail {
+class Regex;
+}
+
 class BpeTokenizer : public Tokenizer {
 public:
     // Reads vocab.json ({"token": id, ...}) and merges.txt ("#version" line,
@@ -74,7 +78,6 @@ private:
     };
     template <typename V>
     using StringMap = std::unordered_map<std::string, V, StringHash, std::equal_to<>>;
-    struct Regex;  // the compiled pre-tokenization pattern (PCRE2)
 
     void build(const std::vector<std::pair<std::string, std::string>>& merges);
     void encode_text(std::string_view text, Encoding& out) const;        // between special tokens
@@ -87,7 +90,7 @@ private:
     StringMap<int32_t> vocab_;          // token -> id
     StringMap<int32_t> ranks_;          // "left right" -> merge rank
     std::optional<int32_t> eot_id_;
-    std::unique_ptr<Regex> regex_;
+    std::unique_ptr<detail::Regex> regex_;  // the pre-tokenization pattern
 
     // Per-pre-token cache of merged pieces (bounded; cleared when full).
     mutable std::mutex cache_mutex_;
