@@ -206,7 +206,10 @@ void attention(const Tensor& q, const Tensor& k, const Tensor& v, const Attentio
         // handed over before the next tile overwrites them.
         for (int64_t tile = 0; tile < tiles; ++tile) {
             const int64_t r0 = tile * kRowTile, r1 = std::min(sq, r0 + kRowTile);
-            const auto [c0, c1] = captured_in(capture, r0, r1);
+            // Plain variables, not a structured binding: clang 14 cannot
+            // capture those into the OpenMP region below.
+            const std::pair<int64_t, int64_t> captured = captured_in(capture, r0, r1);
+            const int64_t c0 = captured.first, c1 = captured.second;
             if (c1 > c0) capture->out->resize({batch, captured_heads, c1 - c0, sk});
 #pragma omp parallel
             {
