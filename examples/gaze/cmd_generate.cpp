@@ -155,13 +155,16 @@ std::vector<int32_t> stop_tokens(const GenerateOptions& o, const Tokenizer& toke
 // in an incomplete UTF-8 character (U+FFFD so far) is held back until it completes.
 class TextStream {
 public:
-    TextStream(const Tokenizer& tokenizer, std::vector<int32_t> prompt) : tokenizer_(tokenizer), ids_(std::move(prompt)) {}
+    // skip_special: hide BOS/EOS and the like; a chat prompt keeps them, so
+    // the template's markup shows.
+    TextStream(const Tokenizer& tokenizer, std::vector<int32_t> prompt, bool skip_special)
+        : tokenizer_(tokenizer), ids_(std::move(prompt)), skip_special_(skip_special) {}
     void add(int32_t id) {
         ids_.push_back(id);
         flush(false);
     }
     void flush(bool last) {
-        const std::string text = tokenizer_.decode(ids_, /*skip_special_tokens=*/true);
+        const std::string text = tokenizer_.decode(ids_, skip_special_);
         constexpr std::string_view kReplacement = "\xEF\xBF\xBD";
         const bool pending = text.size() >= 3 && text.compare(text.size() - 3, 3, kReplacement) == 0;
         if ((pending && !last) || text.compare(0, printed_.size(), printed_) != 0) return;
@@ -172,6 +175,7 @@ public:
 private:
     const Tokenizer& tokenizer_;
     std::vector<int32_t> ids_;
+    bool skip_special_;
     std::string printed_;
 };
 
@@ -213,7 +217,7 @@ int run(const GenerateOptions& o) {
     const bool stream = prompt.batch == 1;
     // The prompt, then the text as it comes (printed from the first callback,
     // so that bad input fails before any output).
-    TextStream text(tokenizer, std::vector<int32_t>(prompt.ids.begin(), prompt.ids.end()));
+    TextStream text(tokenizer, std::vector<int32_t>(prompt.ids.begin(), prompt.ids.end()), o.chat.empty() || o.raw);
     if (stream) {
         g.on_token = [&](int64_t, std::span<const int32_t> ids) {
             text.add(ids[0]);
