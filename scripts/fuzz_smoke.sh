@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer targets with clang (ASan + UBSan) in build-fuzz and runs
+# Builds the libFuzzer targets with clang (ASan + UBSan) in build-asan and runs
 # each one for a short fixed time on a scratch copy of its seed corpus.
 # Exits non-zero when a target fails to build, crashes, leaks, trips a
 # sanitizer or throws anything but gaze::Error.
@@ -9,7 +9,8 @@
 #   FUZZ_SECONDS=600 FUZZ_OUT=/tmp/fuzz-release scripts/fuzz_smoke.sh   # the release runs
 #
 # Targets run one at a time (one fuzzer process: the machine is shared).
-# Configures with the `fuzz` preset of CMakePresets.json (build-fuzz, clang++).
+# Configures with the `asan` preset of CMakePresets.json (build-asan, clang++):
+# the same instrumented library scripts/sanitize.sh tests, built once.
 # Environment: FUZZ_SECONDS (per target, default 15: keeps CI's total for
 # every target under ~3 minutes), FUZZ_RSS_MB (2048), FUZZ_JOBS (build
 # parallelism, default 2), FUZZ_OUT (a folder that keeps each target's log
@@ -20,17 +21,17 @@ set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
-build="$root/build-fuzz"  # the fuzz preset's binaryDir
+build="$root/build-asan"  # the asan preset's binaryDir
 seconds="${FUZZ_SECONDS:-15}"
 rss_mb="${FUZZ_RSS_MB:-2048}"
 jobs="${FUZZ_JOBS:-2}"
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then targets=(fuzz_safetensors fuzz_config fuzz_tokenizer fuzz_bpe fuzz_sentencepiece fuzz_census_state fuzz_serve_request fuzz_index fuzz_tokenizer_json); fi
 
-echo "== configure (preset fuzz: build-fuzz, clang++)"
-cmake --preset fuzz >/dev/null
+echo "== configure (preset asan: build-asan, clang++)"
+cmake --preset asan >/dev/null
 echo "== build ${targets[*]}"
-cmake --build --preset fuzz -j "$jobs" --target "${targets[@]}"
+cmake --build --preset asan -j "$jobs" --target "${targets[@]}"
 
 if [ -n "${FUZZ_OUT:-}" ]; then
   scratch="$FUZZ_OUT"
