@@ -181,7 +181,7 @@ CorpusLine parse_corpus_line(std::string_view line, CorpusFormat format, const s
     nlohmann::json j;
     try {
         j = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range for a number like 1e999
         error = std::string("invalid JSON (") + e.what() + ")";
         return CorpusLine::malformed;
     }
