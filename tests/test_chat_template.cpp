@@ -96,8 +96,9 @@ TEST(ChatTemplate, UnknownOrMissingTemplateIsAnError) {
     EXPECT_THROW(ChatTemplate("{{ messages }}", "", "", "x"), Error);
 }
 
-// Found by fuzz_chat_template: a list entry whose "name" is not a string threw
-// nlohmann's type_error out of from_config instead of a gaze::Error.
+// Found while writing fuzz_chat_template (a hand-made input to it): a list
+// entry whose "name" is not a string threw nlohmann's type_error out of
+// from_config instead of a gaze::Error.
 TEST(ChatTemplate, MalformedTemplateListInConfigIsAnError) {
     const std::filesystem::path dir = std::filesystem::temp_directory_path() / ("gaze-chat-list-" + std::to_string(::getpid()));
     std::filesystem::create_directories(dir);
