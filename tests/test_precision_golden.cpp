@@ -23,6 +23,16 @@ class GoldenPrecision : public ::testing::TestWithParam<PrecisionCase> {};
 TEST_P(GoldenPrecision, AttentionAndTopTokenStayWithinTheBounds) {
     const PrecisionCase& p = GetParam();
     GAZE_REQUIRE_FIXTURE(dir, std::string("golden/") + p.model);
+    if (p.attention_bound == 0) {  // refused: one clear message, never a model off by 0.1
+        const GoldenCase c = golden_cases(dir).at(0);
+        try {
+            compare_precision(dir, p.dtype, c.input, c.target.ids.empty() ? nullptr : &c.target);
+            FAIL() << p.model << " loaded in " << dtype_name(p.dtype);
+        } catch (const Error& e) {
+            EXPECT_THAT(e.what(), ::testing::HasSubstr("int8 is not supported for T5 with a gated feed-forward"));
+        }
+        return;
+    }
     const auto cases = golden_cases(dir);
     ASSERT_FALSE(cases.empty());
     for (const GoldenCase& c : cases) {
@@ -45,7 +55,8 @@ std::vector<PrecisionCase> all_cases() {
     for (const char* model : {"bert-tiny", "distilbert-tiny", "gpt2-tiny", "t5-tiny", "t5-tiny-gated", "llama-tiny",
                               "llama3-tiny", "mistral-tiny", "qwen2-tiny"}) {
         out.push_back({model, DType::bf16, 2e-2});
-        out.push_back({model, DType::i8, 5e-2});
+        // T5 v1.1's gated feed-forward refuses int8 (src/models/t5.cpp): bound 0 = expect the refusal.
+        out.push_back({model, DType::i8, std::string(model) == "t5-tiny-gated" ? 0.0 : 5e-2});
     }
     return out;
 }
