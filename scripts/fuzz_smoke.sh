@@ -26,7 +26,7 @@ seconds="${FUZZ_SECONDS:-15}"
 rss_mb="${FUZZ_RSS_MB:-2048}"
 jobs="${FUZZ_JOBS:-2}"
 targets=("$@")
-if [ ${#targets[@]} -eq 0 ]; then targets=(fuzz_safetensors fuzz_config fuzz_tokenizer fuzz_bpe fuzz_sentencepiece fuzz_census_state fuzz_serve_request fuzz_index fuzz_tokenizer_json); fi
+if [ ${#targets[@]} -eq 0 ]; then targets=(fuzz_safetensors fuzz_config fuzz_tokenizer fuzz_bpe fuzz_sentencepiece fuzz_census_state fuzz_serve_request fuzz_index fuzz_tokenizer_json fuzz_chat_template fuzz_census_line); fi
 
 echo "== configure (preset asan: build-asan, clang++)"
 cmake --preset asan >/dev/null

@@ -179,6 +179,24 @@ TEST(Census, AResumeRefusesACorpusThatChanged) {
                 ::testing::HasSubstr("other settings"));
 }
 
+TEST(Census, ParseCorpusLineGivesTextBlankOrWhyMalformed) {
+    std::string text, error;
+    EXPECT_EQ(parse_corpus_line("a b\r", CorpusFormat::text, "text", text, error), CorpusLine::text);
+    EXPECT_EQ(text, "a b");
+    EXPECT_EQ(parse_corpus_line(" \t\r", CorpusFormat::jsonl, "text", text, error), CorpusLine::blank);
+    EXPECT_EQ(parse_corpus_line(R"({"t": "x\u00e9"})", CorpusFormat::jsonl, "t", text, error), CorpusLine::text);
+    EXPECT_EQ(text, "x\xc3\xa9");
+    // Found by fuzz_census_line: a number beyond double's range is nlohmann's
+    // out_of_range, not a parse_error; it escaped instead of being a malformed line.
+    for (const char* line : {"7e777", R"({"text": "a", "n": 1e999})", "{\"text\": "}) {
+        EXPECT_EQ(parse_corpus_line(line, CorpusFormat::jsonl, "text", text, error), CorpusLine::malformed) << line;
+        EXPECT_THAT(error, ::testing::HasSubstr("invalid JSON")) << line;
+    }
+    EXPECT_EQ(corpus_format("c.ndjson", CorpusFormat::automatic), CorpusFormat::jsonl);
+    EXPECT_EQ(corpus_format("c.jsonl", CorpusFormat::text), CorpusFormat::text);
+    EXPECT_THROW(parse_corpus_line("x", CorpusFormat::automatic, "text", text, error), Error);
+}
+
 TEST(Census, MalformedJsonLinesFailWithTheirLineNumberOrAreSkippedAndCounted) {
     GAZE_REQUIRE_FIXTURE(dir, "golden/bert-tiny");
     TempDir tmp;

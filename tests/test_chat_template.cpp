@@ -96,6 +96,24 @@ TEST(ChatTemplate, UnknownOrMissingTemplateIsAnError) {
     EXPECT_THROW(ChatTemplate("{{ messages }}", "", "", "x"), Error);
 }
 
+// Found while writing fuzz_chat_template (a hand-made input to it): a list
+// entry whose "name" is not a string threw nlohmann's type_error out of
+// from_config instead of a gaze::Error.
+TEST(ChatTemplate, MalformedTemplateListInConfigIsAnError) {
+    const std::filesystem::path dir = std::filesystem::temp_directory_path() / ("gaze-chat-list-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir);
+    for (const char* list : {R"([{"name": 1, "template": "x"}])", R"([{"name": "default", "template": 2}])", R"(["default"])"}) {
+        std::ofstream(dir / "tokenizer_config.json") << R"({"chat_template": )" << list << "}";
+        try {
+            ChatTemplate::from_config(dir.string());
+            ADD_FAILURE() << list << " was accepted";
+        } catch (const Error& e) {
+            EXPECT_NE(std::string(e.what()).find("no template named \"default\""), std::string::npos) << e.what();
+        }
+    }
+    std::filesystem::remove_all(dir);
+}
+
 // A folder with a byte-level tokenizer.json of the 256 bytes plus the ChatML
 // markers, and SmolLM2's template: small enough for a random GPT to load fast.
 struct ChatFolder {

@@ -34,10 +34,10 @@ nlohmann::json read_census(const std::string& path) {
     nlohmann::json j;
     try {
         j = nlohmann::json::parse(buffer.str());
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range for a number like 1e999
         throw Error(path + ": not JSON (" + e.what() + ")");
     }
-    if (!j.is_object() || j.value("format", "") != "gaze-census") throw Error(path + ": not a census.json (no \"format\": \"gaze-census\")");
+    if (!j.is_object() || !j.contains("format") || j["format"] != "gaze-census") throw Error(path + ": not a census.json (no \"format\": \"gaze-census\")");
     return j;
 }
 

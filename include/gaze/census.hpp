@@ -175,6 +175,19 @@ struct CensusOptions {
     std::string model_fingerprint;  // recorded in checkpoints; a resume with another model is refused
 };
 
+// The format a corpus is read in: `format`, or for automatic, JSONL when the
+// file name ends in .jsonl / .ndjson and plain text otherwise.
+CorpusFormat corpus_format(const std::string& path, CorpusFormat format);
+
+// One corpus line (without its '\n'; a trailing '\r' is dropped): a text
+// (stored in `text`), blank (only whitespace), or malformed, with why in
+// `error` (JSONL: not JSON, not an object, no string field `field`).
+// `format` is text or jsonl (automatic throws gaze::Error: see corpus_format).
+// run_census and count_corpus_range read every line through this.
+enum class CorpusLine { text, blank, malformed };
+CorpusLine parse_corpus_line(std::string_view line, CorpusFormat format, const std::string& field, std::string& text,
+                             std::string& error);
+
 // The longest input the census runs: options.max_tokens capped by the model's maximum (0: no limit).
 int64_t census_max_tokens(const ModelInfo& info, const CensusOptions& options);
 // Cuts an encoding to `max` tokens (0: no limit), keeping a closing special

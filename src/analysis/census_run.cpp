@@ -66,49 +66,6 @@ private:
     int64_t offset_ = 0;
 };
 
-CorpusFormat resolve_format(const std::string& path, CorpusFormat format) {
-    if (format != CorpusFormat::automatic) return format;
-    const std::string ext = std::filesystem::path(path).extension().string();
-    return ext == ".jsonl" || ext == ".ndjson" ? CorpusFormat::jsonl : CorpusFormat::text;
-}
-
-bool blank(std::string_view s) { return s.find_first_not_of(" \t\r\f\v") == std::string_view::npos; }
-
-enum class Parsed { text, blank, malformed };
-
-// A line's text, or why it is not one.
-Parsed parse_line(std::string_view line, CorpusFormat format, const std::string& field, std::string* text,
-                  std::string* error) {
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    if (blank(line)) return Parsed::blank;
-    if (format == CorpusFormat::text) {
-        *text = std::string(line);
-        return Parsed::text;
-    }
-    nlohmann::json j;
-    try {
-        j = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::parse_error& e) {
-        *error = std::string("invalid JSON (") + e.what() + ")";
-        return Parsed::malformed;
-    }
-    if (!j.is_object()) {
-        *error = "not a JSON object";
-        return Parsed::malformed;
-    }
-    const auto it = j.find(field);
-    if (it == j.end()) {
-        *error = "no field \"" + field + "\"";
-        return Parsed::malformed;
-    }
-    if (!it->is_string()) {
-        *error = "field \"" + field + "\" is not a string";
-        return Parsed::malformed;
-    }
-    *text = it->get<std::string>();
-    return Parsed::text;
-}
-
 struct Cursor {
     int64_t offset = 0;  // next line to read
     int64_t lines = 0;   // lines consumed in the range
@@ -204,6 +161,47 @@ void read_checkpoint(const std::string& path, const std::string& print, const st
 
 }  // namespace
 
+CorpusFormat corpus_format(const std::string& path, CorpusFormat format) {
+    if (format != CorpusFormat::automatic) return format;
+    const std::string ext = std::filesystem::path(path).extension().string();
+    return ext == ".jsonl" || ext == ".ndjson" ? CorpusFormat::jsonl : CorpusFormat::text;
+}
+
+CorpusLine parse_corpus_line(std::string_view line, CorpusFormat format, const std::string& field, std::string& text,
+                             std::string& error) {
+    if (format == CorpusFormat::automatic) {
+        throw Error("parse_corpus_line: the format must be text or jsonl (corpus_format resolves automatic)");
+    }
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (line.find_first_not_of(" \t\r\f\v") == std::string_view::npos) return CorpusLine::blank;
+    if (format == CorpusFormat::text) {
+        text = std::string(line);
+        return CorpusLine::text;
+    }
+    nlohmann::json j;
+    try {
+        j = nlohmann::json::parse(line);
+    } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range for a number like 1e999
+        error = std::string("invalid JSON (") + e.what() + ")";
+        return CorpusLine::malformed;
+    }
+    if (!j.is_object()) {
+        error = "not a JSON object";
+        return CorpusLine::malformed;
+    }
+    const auto it = j.find(field);
+    if (it == j.end()) {
+        error = "no field \"" + field + "\"";
+        return CorpusLine::malformed;
+    }
+    if (!it->is_string()) {
+        error = "field \"" + field + "\" is not a string";
+        return CorpusLine::malformed;
+    }
+    text = it->get<std::string>();
+    return CorpusLine::text;
+}
+
 int64_t census_max_tokens(const ModelInfo& info, const CensusOptions& options) {
     int64_t m = info.max_positions > 0 ? info.max_positions : 0;
     if (options.max_tokens > 0) m = m > 0 ? std::min(m, options.max_tokens) : options.max_tokens;
@@ -249,7 +247,7 @@ std::vector<CorpusRange> split_corpus(int64_t size, int parts, int64_t window_by
 }
 
 RangeCounts count_corpus_range(const std::string& path, const CorpusRange& range, const CensusOptions& options) {
-    const CorpusFormat format = resolve_format(path, options.format);
+    const CorpusFormat format = corpus_format(path, options.format);
     const int64_t end = range.end < 0 ? corpus_size(path) : range.end;
     LineReader reader(path, range.begin);
     RangeCounts counts;
@@ -257,7 +255,7 @@ RangeCounts count_corpus_range(const std::string& path, const CorpusRange& range
     std::string text, error;
     while (reader.offset() < end && reader.next(line)) {
         ++counts.lines;
-        if (parse_line(line.bytes, format, options.field, &text, &error) == Parsed::text) ++counts.texts;
+        if (parse_corpus_line(line.bytes, format, options.field, text, error) == CorpusLine::text) ++counts.texts;
     }
     return counts;
 }
@@ -272,7 +270,7 @@ bool run_census(Model& model, const Tokenizer& tokenizer, const std::string& cor
     const int64_t bytes = corpus_size(corpus);
     CorpusRange range = range_in;
     if (range.end < 0 || range.end > bytes) range.end = bytes;
-    const CorpusFormat format = resolve_format(corpus, options.format);
+    const CorpusFormat format = corpus_format(corpus, options.format);
     const int64_t max_tokens = census_max_tokens(info, options);
     const std::string print = fingerprint(options, range, format, max_tokens);
 
@@ -314,12 +312,12 @@ bool run_census(Model& model, const Tokenizer& tokenizer, const std::string& cor
             ++state.corpus.lines;
             Item item;
             std::string error;
-            const Parsed parsed = parse_line(line.bytes, format, options.field, &item.text, &error);
-            if (parsed == Parsed::blank) {
+            const CorpusLine parsed = parse_corpus_line(line.bytes, format, options.field, item.text, error);
+            if (parsed == CorpusLine::blank) {
                 ++state.corpus.blank_lines;
                 continue;
             }
-            if (parsed == Parsed::malformed) {
+            if (parsed == CorpusLine::malformed) {
                 fail_or_skip(number, error);
                 continue;
             }

@@ -109,7 +109,9 @@ ChatTemplate ChatTemplate::from_config(const std::string& dir) {
         text = t.get<std::string>();
     } else if (t.is_array()) {  // [{"name": "default", "template": "..."}, {"name": "tool_use", ...}]
         for (const auto& entry : t)
-            if (entry.is_object() && entry.value("name", "") == "default" && entry.contains("template") && entry["template"].is_string())
+            // Compared as JSON, not read with value(): a "name" that is not a string is no match, not a type_error.
+            if (entry.is_object() && entry.contains("name") && entry["name"] == "default" && entry.contains("template") &&
+                entry["template"].is_string())
                 text = entry["template"].get<std::string>();
         if (text.empty()) throw Error(path + ": chat_template: no template named \"default\"");
     } else {

@@ -64,9 +64,12 @@ int main(int argc, char** argv) {
         std::cerr << "gaze_long_view: tokens >= 2, layers >= 1 and heads >= 1\n";
         return 2;
     }
-    const std::vector<std::string> words = {"\xE2\x96\x81Once", "\xE2\x96\x81upon", "\xE2\x96\x81a", "\xE2\x96\x81time", ",",
-                                            "\xE2\x96\x81the", "\xE2\x96\x81quick", "\xE2\x96\x81fox", "<0x0A>",
-                                            "\xE2\x96\x81<script>alert(1)</script>", "\xE2\x96\x81ran", "."};
+    // SentencePiece's word mark U+2581 as its own literal: "\x81a" or "\x81f"
+    // would read on as one out-of-range hex escape.
+    const std::string mark = "\xE2\x96\x81";
+    const std::vector<std::string> words = {mark + "Once", mark + "upon", mark + "a", mark + "time", ",",
+                                            mark + "the", mark + "quick", mark + "fox", "<0x0A>",
+                                            mark + "<script>alert(1)</script>", mark + "ran", "."};
     gaze::Tokens tokens = gaze::Tokens::from_ids(std::vector<int32_t>(static_cast<size_t>(n), 0));
     tokens.text.clear();  // from_ids may name tokens by their ids
     tokens.special.clear();
