@@ -2,8 +2,9 @@
 // 30522), randomly initialised in memory: batch 1 at 8 / 32 / 128 / 512
 // tokens, without observers and with an AttentionRecorder capturing every
 // layer and head, hidden states only (compute_logits = false); plus the MLM
-// logits at 128 tokens. Reported in ms per forward (wall clock).
-//   OMP_NUM_THREADS=2 ./gaze_benchmarks --benchmark_filter=BM_Bert
+// logits at 128 tokens; each in f32, bf16 and int8 (BM_BertBase/bf16/tokens:128).
+// Reported in ms per forward (wall clock); the label names the linear kernel.
+//   GAZE_THREADS=2 ./gaze_benchmarks --benchmark_filter=BM_Bert
 //
 // GAZE_BENCH_PAUSE_MS=N sleeps N ms, untimed, after each pass. It is for
 // measuring on a shared machine under `chrt -f 1` (see README.md): the
@@ -18,19 +19,20 @@
 #include <thread>
 #include <vector>
 
+#include "bench_support.hpp"
+#include "gaze/cpu.hpp"
 #include "gaze/model.hpp"
+#include "gaze/ops.hpp"
 #include "gaze/models/bert.hpp"
 #include "gaze/observers/recorder.hpp"
 
 namespace {
 
-// Built once, on first use (random init of 110M parameters takes a few seconds).
-gaze::Model& bert_base() {
-    static const std::unique_ptr<gaze::Model> model = [] {
-        const gaze::BertShape shape;  // BERT-base by default
-        return gaze::make_model(gaze::bert_config(shape), gaze::random_bert_weights(shape, 1234));
-    }();
-    return *model;
+// Built once per dtype, on first use (random init of 110M parameters takes a few seconds).
+gaze::Model& bert_base(gaze::DType dtype) {
+    const gaze::BertShape shape;  // BERT-base by default
+    return gaze::bench::cached_model("bert-base", dtype, [&] { return gaze::bert_config(shape); },
+                                     [&] { return gaze::random_bert_weights(shape, 1234); });
 }
 
 // [CLS] w1 .. w_{n-2} [SEP], ids drawn from the ordinary word-piece range.
@@ -52,10 +54,10 @@ int pause_ms() {
     return ms;
 }
 
-enum class Variant { plain, recorder, logits };
+enum class Variant { plain, recorder, logits, busy_core, one_thread };
 
-void run_bert(benchmark::State& state, Variant variant) {
-    gaze::Model& model = bert_base();
+void run_bert(benchmark::State& state, Variant variant, gaze::DType dtype) {
+    gaze::Model& model = bert_base(dtype);
     const gaze::Tokens input = input_of_length(state.range(0));
     gaze::AttentionRecorder recorder;  // empty request: every layer, head and row
     gaze::AttentionObserver* observers[] = {&recorder};
@@ -63,7 +65,11 @@ void run_bert(benchmark::State& state, Variant variant) {
     options.compute_logits = variant == Variant::logits;
     if (variant == Variant::recorder) options.observers = observers;
 
+    const int threads = gaze::thread_count();
+    if (variant == Variant::one_thread) gaze::set_thread_count(1);
     model.forward(input, options);  // warm-up: sizes the reused buffers
+    std::unique_ptr<gaze::bench::BusyCore> busy;
+    if (variant == Variant::busy_core) busy = std::make_unique<gaze::bench::BusyCore>();
     for (auto _ : state) {
         gaze::ForwardResult result = model.forward(input, options);
         benchmark::DoNotOptimize(result.last_hidden_state.data());
@@ -75,23 +81,38 @@ void run_bert(benchmark::State& state, Variant variant) {
             state.ResumeTiming();
         }
     }
+    busy.reset();
+    gaze::set_thread_count(threads);
     state.counters["tokens/s"] =
         benchmark::Counter(static_cast<double>(state.range(0)), benchmark::Counter::kIsIterationInvariantRate);
+    state.SetLabel(gaze::ops::linear_kernel_name(dtype, state.range(0)));
 }
 
-void BM_BertBase(benchmark::State& state) { run_bert(state, Variant::plain); }
-void BM_BertBaseRecorder(benchmark::State& state) { run_bert(state, Variant::recorder); }
-void BM_BertBaseLogits(benchmark::State& state) { run_bert(state, Variant::logits); }
-
-BENCHMARK(BM_BertBase)->ArgName("tokens")->Arg(8)->Arg(32)->Arg(128)->Arg(512)->UseRealTime()->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_BertBaseRecorder)
-    ->ArgName("tokens")
-    ->Arg(8)
-    ->Arg(32)
-    ->Arg(128)
-    ->Arg(512)
-    ->UseRealTime()
-    ->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_BertBaseLogits)->ArgName("tokens")->Arg(128)->UseRealTime()->Unit(benchmark::kMillisecond);
+// BM_BertBase/<dtype>/tokens:N and the variants: with a recorder on every
+// layer and head, with the MLM logits, with another process spinning on one
+// core (BusyCore), and on one thread (what BusyCore is compared with).
+const bool registered = [] {
+    struct Registration {
+        const char* name;
+        Variant variant;
+        std::vector<int64_t> tokens;
+    };
+    const Registration all[] = {{"BM_BertBase", Variant::plain, {8, 32, 128, 512}},
+                                {"BM_BertBaseRecorder", Variant::recorder, {8, 32, 128, 512}},
+                                {"BM_BertBaseLogits", Variant::logits, {128}},
+                                {"BM_BertBaseBusyCore", Variant::busy_core, {128}},
+                                {"BM_BertBaseOneThread", Variant::one_thread, {128}}};
+    for (const auto& r : all) {
+        for (const gaze::DType dtype : gaze::bench::kDtypes) {
+            auto* b = benchmark::RegisterBenchmark(gaze::bench::named(r.name, dtype).c_str(),
+                                                   [variant = r.variant, dtype](benchmark::State& state) {
+                                                       run_bert(state, variant, dtype);
+                                                   });
+            b->ArgName("tokens")->UseRealTime()->Unit(benchmark::kMillisecond);
+            for (int64_t n : r.tokens) b->Arg(n);
+        }
+    }
+    return true;
+}();
 
 }  // namespace

@@ -1,5 +1,6 @@
 // GPT-2 small (124M parameters: 12 layers, width 768, 12 heads, context 1024,
 // vocab 50257), randomly initialised in memory:
+// each in f32, bf16 and int8 (BM_Gpt2Decode/int8/128; the label names the kernel):
 //   BM_Gpt2Prefill/128            one forward over a 128-token prompt, next-token logits
 //   BM_Gpt2Decode/ctx             one generated token with the KV cache holding ctx
 //                                 positions (batch 1: GEMV-bound, the tied lm_head
@@ -15,19 +16,19 @@
 #include <random>
 #include <vector>
 
+#include "bench_support.hpp"
 #include "gaze/generation.hpp"
+#include "gaze/ops.hpp"
 #include "gaze/models/gpt2.hpp"
 #include "gaze/observers/recorder.hpp"
 
 namespace {
 
-// Built once, on first use (random init of 124M parameters takes a few seconds).
-gaze::CausalLM& gpt2_small() {
-    static const std::unique_ptr<gaze::Model> model = [] {
-        const gaze::GPT2Shape shape;  // GPT-2 small by default
-        return gaze::make_model(gaze::gpt2_config(shape), gaze::random_gpt2_weights(shape, 1234));
-    }();
-    return gaze::as_causal_lm(*model);
+// Built once per dtype, on first use (random init of 124M parameters takes a few seconds).
+gaze::CausalLM& gpt2_small(gaze::DType dtype) {
+    const gaze::GPT2Shape shape;  // GPT-2 small by default
+    return gaze::as_causal_lm(gaze::bench::cached_model("gpt2-small", dtype, [&] { return gaze::gpt2_config(shape); },
+                                                        [&] { return gaze::random_gpt2_weights(shape, 1234); }));
 }
 
 gaze::Tokens prompt_of_length(int64_t n) {
@@ -38,8 +39,8 @@ gaze::Tokens prompt_of_length(int64_t n) {
     return gaze::Tokens::from_ids(ids);
 }
 
-void BM_Gpt2Prefill(benchmark::State& state) {
-    gaze::CausalLM& model = gpt2_small();
+void run_prefill(benchmark::State& state, gaze::DType dtype) {
+    gaze::CausalLM& model = gpt2_small(dtype);
     const gaze::Tokens prompt = prompt_of_length(state.range(0));
     gaze::KVCache cache = model.make_cache(1, prompt.length);
     gaze::Tensor logits;
@@ -54,8 +55,8 @@ void BM_Gpt2Prefill(benchmark::State& state) {
 
 // One decode step on top of a cache of `ctx` positions: the context is built
 // once; each iteration rewinds the cache by one position and feeds the last token.
-void run_decode(benchmark::State& state, bool observed) {
-    gaze::CausalLM& model = gpt2_small();
+void run_decode(benchmark::State& state, bool observed, gaze::DType dtype) {
+    gaze::CausalLM& model = gpt2_small(dtype);
     const int64_t ctx = state.range(0);
     const gaze::Tokens context = prompt_of_length(ctx + 1);
     gaze::KVCache cache = model.make_cache(1, ctx + 1);
@@ -77,13 +78,11 @@ void run_decode(benchmark::State& state, bool observed) {
         recorder.clear();
     }
     state.counters["tokens/s"] = benchmark::Counter(1.0, benchmark::Counter::kIsIterationInvariantRate);
+    state.SetLabel(gaze::ops::linear_kernel_name(dtype, 1));
 }
 
-void BM_Gpt2Decode(benchmark::State& state) { run_decode(state, false); }
-void BM_Gpt2DecodeObserved(benchmark::State& state) { run_decode(state, true); }
-
 void BM_Gpt2Generate(benchmark::State& state) {
-    gaze::CausalLM& model = gpt2_small();
+    gaze::CausalLM& model = gpt2_small(gaze::DType::f32);
     const gaze::Tokens prompt = prompt_of_length(128);
     gaze::GenerationOptions options;
     options.max_new_tokens = 64;
@@ -98,9 +97,20 @@ void BM_Gpt2Generate(benchmark::State& state) {
     state.counters["decode tokens/s"] = benchmark::Counter(1000.0 * static_cast<double>(decoded) / decode_ms);
 }
 
-BENCHMARK(BM_Gpt2Prefill)->Arg(128)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2.0);
-BENCHMARK(BM_Gpt2Decode)->Arg(128)->Arg(512)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2.0);
-BENCHMARK(BM_Gpt2DecodeObserved)->Arg(128)->Arg(512)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2.0);
+// BM_Gpt2Prefill/<dtype>/128, BM_Gpt2Decode/<dtype>/ctx, BM_Gpt2DecodeObserved/<dtype>/ctx.
+const bool registered = [] {
+    for (const gaze::DType dtype : gaze::bench::kDtypes) {
+        benchmark::RegisterBenchmark(gaze::bench::named("BM_Gpt2Prefill", dtype).c_str(),
+                                     [dtype](benchmark::State& s) { run_prefill(s, dtype); })
+            ->Arg(128)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2.0);
+        for (const bool observed : {false, true}) {
+            benchmark::RegisterBenchmark(gaze::bench::named(observed ? "BM_Gpt2DecodeObserved" : "BM_Gpt2Decode", dtype).c_str(),
+                                         [dtype, observed](benchmark::State& s) { run_decode(s, observed, dtype); })
+                ->Arg(128)->Arg(512)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2.0);
+        }
+    }
+    return true;
+}();
 BENCHMARK(BM_Gpt2Generate)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(2);
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include <random>
 #include <vector>
 
+#include "bench_support.hpp"
 #include "gaze/ops.hpp"
 #include "gaze/tensor.hpp"
 
@@ -29,13 +30,17 @@ void set_flops(benchmark::State& state, double flops_per_iteration) {
     state.counters["GFLOP/s"] = benchmark::Counter(flops_per_iteration * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
 
-// ---- linear: x [rows, in] W^T, W [out, in] (torch.nn.Linear layout) + bias ----
-// The [in, out] variant is GPT-2's Conv1D layout (no transpose inside the GEMM).
-void run_linear(benchmark::State& state, ops::WeightLayout layout) {
+// ---- linear: x [rows, in] W^T + bias, W [out, in] (torch.nn.Linear layout) ----
+// In f32, bf16 and int8 (BM_OpLinear/<dtype>/rows:R/in:I/out:O): GFLOP/s, and
+// for one row (decoding: W is read once per token) the GB/s of weights read,
+// to hold against BM_MemoryRead's bandwidth. The label names the kernel.
+// BM_OpLinearInOut/f32: GPT-2's Conv1D layout [in, out].
+void run_linear(benchmark::State& state, ops::WeightLayout layout, gaze::DType dtype) {
     const int64_t rows = state.range(0), in = state.range(1), out_f = state.range(2);
     const Tensor x = random_tensor({rows, in}, 1);
-    const Tensor w = layout == ops::WeightLayout::out_in ? random_tensor({out_f, in}, 2, -0.05f, 0.05f)
+    const Tensor f = layout == ops::WeightLayout::out_in ? random_tensor({out_f, in}, 2, -0.05f, 0.05f)
                                                          : random_tensor({in, out_f}, 2, -0.05f, 0.05f);
+    const Tensor w = dtype == gaze::DType::i8 ? gaze::quantize_rows(f, "w") : f.to(dtype);
     const Tensor b = random_tensor({out_f}, 3);
     Tensor out;
     ops::linear(x, w, b, layout, out);
@@ -45,20 +50,53 @@ void run_linear(benchmark::State& state, ops::WeightLayout layout) {
         benchmark::ClobberMemory();
     }
     set_flops(state, 2.0 * static_cast<double>(rows * in * out_f));
+    if (rows == 1) {
+        state.counters["GB/s"] =
+            benchmark::Counter(static_cast<double>(w.nbytes()) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+    }
+    state.SetLabel(ops::linear_kernel_name(dtype, rows));
 }
-void BM_OpLinear(benchmark::State& state) { run_linear(state, ops::WeightLayout::out_in); }
-void BM_OpLinearInOut(benchmark::State& state) { run_linear(state, ops::WeightLayout::in_out); }
-// attention output / pooler (768x768), fused QKV (768 -> 2304), FFN in (768 -> 3072), FFN out
-// (3072 -> 768), and one row (batch-1 decoding: a matrix-vector product)
+// BERT-base: attention output (768x768), fused QKV (768 -> 2304), FFN in (768 -> 3072),
+// FFN out (3072 -> 768); GPT-2 small's tied head (768 -> 50257); TinyLlama (hidden
+// 2048, 4 kv heads of 64, FFN 5632): Q/O (2048 -> 2048), K/V (2048 -> 256), fused
+// gate+up (2048 -> 11264), down (5632 -> 2048). Rows: 1 (decoding), 8, 128, 512.
 void linear_sizes(benchmark::internal::Benchmark* b) {
     b->ArgNames({"rows", "in", "out"});
-    for (const int64_t rows : {1, 128, 512})
-        for (const auto& [in, out] : {std::pair<int64_t, int64_t>{768, 768}, {768, 2304}, {768, 3072}, {3072, 768}})
+    const std::pair<int64_t, int64_t> bert[] = {{768, 768}, {768, 2304}, {768, 3072}, {3072, 768}};
+    const std::pair<int64_t, int64_t> decoders[] = {{768, 50257}, {2048, 2048}, {2048, 256}, {2048, 11264}, {5632, 2048}};
+    for (const int64_t rows : {1, 8, 128, 512})
+        for (const auto& [in, out] : bert)
             if (rows != 512 || in == 768) b->Args({rows, in, out});
+    for (const int64_t rows : {1, 128})
+        for (const auto& [in, out] : decoders) b->Args({rows, in, out});
     b->UseRealTime()->Unit(benchmark::kMicrosecond);
 }
-BENCHMARK(BM_OpLinear)->Apply(linear_sizes);
-BENCHMARK(BM_OpLinearInOut)->Apply(linear_sizes);
+const bool linear_registered = [] {
+    for (const gaze::DType dtype : gaze::bench::kDtypes) {
+        benchmark::RegisterBenchmark(gaze::bench::named("BM_OpLinear", dtype).c_str(), [dtype](benchmark::State& s) {
+            run_linear(s, ops::WeightLayout::out_in, dtype);
+        })->Apply(linear_sizes);
+    }
+    benchmark::RegisterBenchmark("BM_OpLinearInOut/f32", [](benchmark::State& s) {
+        run_linear(s, ops::WeightLayout::in_out, gaze::DType::f32);
+    })->Apply(linear_sizes);
+    return true;
+}();
+
+// The machine's read bandwidth: the sum of a 512 MB array (GEMV's ceiling).
+void BM_MemoryRead(benchmark::State& state) {
+    const size_t n = size_t{128} << 20;  // floats
+    std::vector<float> data(n, 1.0f);
+    for (auto _ : state) {
+        double total = 0;
+#pragma omp parallel for reduction(+ : total) schedule(static)
+        for (size_t i = 0; i < n; ++i) total += data[i];
+        benchmark::DoNotOptimize(total);
+    }
+    state.counters["GB/s"] = benchmark::Counter(static_cast<double>(n * sizeof(float)) * 1e-9,
+                                                benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_MemoryRead)->UseRealTime()->Unit(benchmark::kMillisecond);
 
 // ---- normalisation, activations, softmax ----------------------------------------
 void set_bytes(benchmark::State& state, int64_t elements) {

@@ -12,6 +12,7 @@
 #include <random>
 #include <vector>
 
+#include "bench_support.hpp"
 #include "gaze/models/t5.hpp"
 #include "gaze/observers/recorder.hpp"
 #include "gaze/seq2seq.hpp"
@@ -21,12 +22,10 @@ namespace {
 constexpr int64_t kSourceTokens = 32;
 constexpr int64_t kDecoderSteps = 32;
 
-gaze::Seq2SeqModel& t5_small() {
-    static const std::unique_ptr<gaze::Model> model = [] {
-        const gaze::T5Shape shape;  // t5-small by default
-        return gaze::make_model(gaze::t5_config(shape), gaze::random_t5_weights(shape, 1234));
-    }();
-    return gaze::as_seq2seq(*model);
+gaze::Seq2SeqModel& t5_small(gaze::DType dtype) {
+    const gaze::T5Shape shape;  // t5-small by default
+    return gaze::as_seq2seq(gaze::bench::cached_model("t5-small", dtype, [&] { return gaze::t5_config(shape); },
+                                                      [&] { return gaze::random_t5_weights(shape, 1234); }));
 }
 
 // 31 ordinary pieces and </s>.
@@ -39,8 +38,8 @@ gaze::Tokens source_tokens() {
     return gaze::Tokens::from_ids(ids);
 }
 
-void BM_T5SmallEncoder(benchmark::State& state) {
-    gaze::Seq2SeqModel& model = t5_small();
+void run_encoder(benchmark::State& state, gaze::DType dtype) {
+    gaze::Seq2SeqModel& model = t5_small(dtype);
     const gaze::Tokens source = source_tokens();
     model.encode(source);  // warm-up
     for (auto _ : state) {
@@ -51,8 +50,8 @@ void BM_T5SmallEncoder(benchmark::State& state) {
 
 // One iteration = one decoder step; every kDecoderSteps steps the cache is
 // started again (untimed), so the average covers cache lengths 0 .. 31.
-void run_decoder_steps(benchmark::State& state, bool record) {
-    gaze::Seq2SeqModel& model = t5_small();
+void run_decoder_steps(benchmark::State& state, bool record, gaze::DType dtype) {
+    gaze::Seq2SeqModel& model = t5_small(dtype);
     const gaze::Tokens source = source_tokens();
     gaze::AttentionRequest decoder_only;
     decoder_only.stacks = {gaze::Stack::decoder};
@@ -80,12 +79,10 @@ void run_decoder_steps(benchmark::State& state, bool record) {
     benchmark::DoNotOptimize(logits.data());
 }
 
-void BM_T5SmallDecoderStep(benchmark::State& state) { run_decoder_steps(state, false); }
-void BM_T5SmallDecoderStepRecorder(benchmark::State& state) { run_decoder_steps(state, true); }
 
 // Greedy decoding of 32 tokens end to end (encoder once + 32 steps).
 void BM_T5SmallGreedy32(benchmark::State& state) {
-    gaze::Seq2SeqModel& model = t5_small();
+    gaze::Seq2SeqModel& model = t5_small(gaze::DType::f32);
     const gaze::Tokens source = source_tokens();
     gaze::DecodeOptions options;
     options.max_length = kDecoderSteps;
@@ -96,9 +93,21 @@ void BM_T5SmallGreedy32(benchmark::State& state) {
     }
 }
 
-BENCHMARK(BM_T5SmallEncoder)->UseRealTime()->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_T5SmallDecoderStep)->UseRealTime()->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_T5SmallDecoderStepRecorder)->UseRealTime()->Unit(benchmark::kMillisecond);
+// BM_T5SmallEncoder/<dtype>, BM_T5SmallDecoderStep/<dtype>, BM_T5SmallDecoderStepRecorder/<dtype>.
+const bool registered = [] {
+    for (const gaze::DType dtype : gaze::bench::kDtypes) {
+        benchmark::RegisterBenchmark(gaze::bench::named("BM_T5SmallEncoder", dtype).c_str(),
+                                     [dtype](benchmark::State& s) { run_encoder(s, dtype); })
+            ->UseRealTime()->Unit(benchmark::kMillisecond);
+        for (const bool record : {false, true}) {
+            benchmark::RegisterBenchmark(
+                gaze::bench::named(record ? "BM_T5SmallDecoderStepRecorder" : "BM_T5SmallDecoderStep", dtype).c_str(),
+                [dtype, record](benchmark::State& s) { run_decoder_steps(s, record, dtype); })
+                ->UseRealTime()->Unit(benchmark::kMillisecond);
+        }
+    }
+    return true;
+}();
 BENCHMARK(BM_T5SmallGreedy32)->UseRealTime()->Unit(benchmark::kMillisecond);
 
 }  // namespace

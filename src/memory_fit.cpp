@@ -180,13 +180,24 @@ void check_config_matches_tensors(const Config& config, const std::vector<Tensor
                 expected.str() + " (" + said + " in " + config.path() + ")");
 }
 
-void check_before_loading(const std::string& dir, const Config& config, size_t matrix_element_bytes,
-                          const std::string& dtype_name, bool allow_swap) {
+namespace {
+std::vector<TensorEntry> folder_entries(const std::string& dir) {
     std::vector<TensorEntry> entries;
     for (const auto& file : model_weight_files(dir)) {
         const SafetensorsFile f = SafetensorsFile::open(file);  // maps and validates the header, reads no tensor
         entries.insert(entries.end(), f.entries().begin(), f.entries().end());
     }
+    return entries;
+}
+}  // namespace
+
+uint64_t folder_weights_bytes(const std::string& dir, size_t matrix_element_bytes) {
+    return loaded_weights_bytes(folder_entries(dir), matrix_element_bytes);
+}
+
+void check_before_loading(const std::string& dir, const Config& config, size_t matrix_element_bytes,
+                          const std::string& dtype_name, bool allow_swap) {
+    const std::vector<TensorEntry> entries = folder_entries(dir);
     check_config_matches_tensors(config, entries, dir);
     if (allow_swap) return;
     std::vector<DtypeNeed> alternatives;

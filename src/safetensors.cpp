@@ -28,11 +28,11 @@ struct Mapping {
     }
 };
 
-bool parse_dtype(const std::string& s, DType& out) {
-    static const std::pair<const char*, DType> table[] = {
-        {"F64", DType::F64}, {"F32", DType::F32}, {"F16", DType::F16}, {"BF16", DType::BF16},
-        {"I64", DType::I64}, {"I32", DType::I32}, {"I16", DType::I16}, {"I8", DType::I8},
-        {"U8", DType::U8},   {"BOOL", DType::BOOL}};
+bool parse_dtype(const std::string& s, FileDType& out) {
+    static const std::pair<const char*, FileDType> table[] = {
+        {"F64", FileDType::F64}, {"F32", FileDType::F32}, {"F16", FileDType::F16}, {"BF16", FileDType::BF16},
+        {"I64", FileDType::I64}, {"I32", FileDType::I32}, {"I16", FileDType::I16}, {"I8", FileDType::I8},
+        {"U8", FileDType::U8},   {"BOOL", FileDType::BOOL}};
     for (const auto& [name, dtype] : table) {
         if (s == name) {
             out = dtype;
@@ -97,67 +97,34 @@ TensorEntry parse_entry(const std::string& file, const std::string& name, const 
 
 }  // namespace
 
-const char* dtype_name(DType dtype) {
+const char* dtype_name(FileDType dtype) {
     switch (dtype) {
-        case DType::F64: return "F64";
-        case DType::F32: return "F32";
-        case DType::F16: return "F16";
-        case DType::BF16: return "BF16";
-        case DType::I64: return "I64";
-        case DType::I32: return "I32";
-        case DType::I16: return "I16";
-        case DType::I8: return "I8";
-        case DType::U8: return "U8";
-        case DType::BOOL: return "BOOL";
+        case FileDType::F64: return "F64";
+        case FileDType::F32: return "F32";
+        case FileDType::F16: return "F16";
+        case FileDType::BF16: return "BF16";
+        case FileDType::I64: return "I64";
+        case FileDType::I32: return "I32";
+        case FileDType::I16: return "I16";
+        case FileDType::I8: return "I8";
+        case FileDType::U8: return "U8";
+        case FileDType::BOOL: return "BOOL";
     }
     return "?";
 }
 
-size_t dtype_size(DType dtype) {
+size_t dtype_size(FileDType dtype) {
     switch (dtype) {
-        case DType::F64: case DType::I64: return 8;
-        case DType::F32: case DType::I32: return 4;
-        case DType::F16: case DType::BF16: case DType::I16: return 2;
-        case DType::I8: case DType::U8: case DType::BOOL: return 1;
+        case FileDType::F64: case FileDType::I64: return 8;
+        case FileDType::F32: case FileDType::I32: return 4;
+        case FileDType::F16: case FileDType::BF16: case FileDType::I16: return 2;
+        case FileDType::I8: case FileDType::U8: case FileDType::BOOL: return 1;
     }
     return 1;
 }
 
-bool dtype_is_float(DType dtype) {
-    return dtype == DType::F64 || dtype == DType::F32 || dtype == DType::F16 || dtype == DType::BF16;
-}
-
-float half_to_float(uint16_t h) {
-    const uint32_t sign = (h & 0x8000u) << 16;
-    const uint32_t exponent = (h >> 10) & 0x1fu;
-    uint32_t mantissa = h & 0x3ffu;
-    uint32_t bits;
-    if (exponent == 0) {
-        if (mantissa == 0) {
-            bits = sign;
-        } else {  // subnormal: renormalise
-            int e = -1;
-            do {
-                ++e;
-                mantissa <<= 1;
-            } while ((mantissa & 0x400u) == 0);
-            bits = sign | static_cast<uint32_t>(127 - 15 - e) << 23 | (mantissa & 0x3ffu) << 13;
-        }
-    } else if (exponent == 0x1f) {
-        bits = sign | 0x7f800000u | mantissa << 13;  // inf / nan
-    } else {
-        bits = sign | (exponent + 127 - 15) << 23 | mantissa << 13;
-    }
-    float f;
-    std::memcpy(&f, &bits, sizeof f);
-    return f;
-}
-
-float bfloat16_to_float(uint16_t b) {
-    const uint32_t bits = static_cast<uint32_t>(b) << 16;
-    float f;
-    std::memcpy(&f, &bits, sizeof f);
-    return f;
+bool dtype_is_float(FileDType dtype) {
+    return dtype == FileDType::F64 || dtype == FileDType::F32 || dtype == FileDType::F16 || dtype == FileDType::BF16;
 }
 
 SafetensorsFile SafetensorsFile::open(const std::string& path) {
@@ -251,13 +218,22 @@ Tensor SafetensorsFile::load(const std::string& name) const {
     return load(*e);
 }
 
+Tensor SafetensorsFile::view(const TensorEntry& e) const {
+    const uint8_t* src = data_section_ + e.begin;
+    if ((e.dtype == FileDType::BF16 || e.dtype == FileDType::F16) && reinterpret_cast<uintptr_t>(src) % 2 == 0) {
+        // Zero-copy, in the stored dtype: a bf16 checkpoint is used as bf16.
+        return Tensor::view_raw(src, e.dtype == FileDType::BF16 ? DType::bf16 : DType::f16, e.shape, owner_);
+    }
+    return load(e);
+}
+
 Tensor SafetensorsFile::load(const TensorEntry& e) const {
     if (!dtype_is_float(e.dtype)) {
         fail_tensor(path_, e.name, std::string("dtype ") + dtype_name(e.dtype) + " is not a floating-point type");
     }
     const uint8_t* src = data_section_ + e.begin;
     const int64_t n = e.shape.numel();
-    if (e.dtype == DType::F32 && reinterpret_cast<uintptr_t>(src) % alignof(float) == 0) {
+    if (e.dtype == FileDType::F32 && reinterpret_cast<uintptr_t>(src) % alignof(float) == 0) {
         // Zero-copy: the tensor views the read-only mapping (never written to).
         return Tensor::view(const_cast<float*>(reinterpret_cast<const float*>(src)), e.shape, owner_);
     }
@@ -265,17 +241,17 @@ Tensor SafetensorsFile::load(const TensorEntry& e) const {
     float* dst = t.data();
     for (int64_t i = 0; i < n; ++i) {
         switch (e.dtype) {
-            case DType::F32: std::memcpy(&dst[i], src + 4 * i, 4); break;
-            case DType::F64: {
+            case FileDType::F32: std::memcpy(&dst[i], src + 4 * i, 4); break;
+            case FileDType::F64: {
                 double v;
                 std::memcpy(&v, src + 8 * i, 8);
                 dst[i] = static_cast<float>(v);
                 break;
             }
-            case DType::F16: case DType::BF16: {
+            case FileDType::F16: case FileDType::BF16: {
                 uint16_t v;
                 std::memcpy(&v, src + 2 * i, 2);
-                dst[i] = e.dtype == DType::F16 ? half_to_float(v) : bfloat16_to_float(v);
+                dst[i] = e.dtype == FileDType::F16 ? half_to_float(v) : bf16_to_float(v);
                 break;
             }
             default: break;
@@ -291,8 +267,10 @@ void write_safetensors(const std::string& path, const std::vector<std::pair<std:
     size_t offset = 0;
     for (const auto& [name, t] : tensors) {
         if (header.contains(name)) throw Error(path + ": duplicate tensor name '" + name + "'");
-        const size_t bytes = sizeof(float) * static_cast<size_t>(t.numel());
-        header[name] = {{"dtype", "F32"}, {"shape", t.shape().to_vector()}, {"data_offsets", {offset, offset + bytes}}};
+        if (t.dtype() == DType::i8) throw Error(path + ": tensor '" + name + "' is int8 (its scales have no place in the file)");
+        const size_t bytes = t.nbytes();
+        const char* stored = t.dtype() == DType::bf16 ? "BF16" : t.dtype() == DType::f16 ? "F16" : "F32";
+        header[name] = {{"dtype", stored}, {"shape", t.shape().to_vector()}, {"data_offsets", {offset, offset + bytes}}};
         offset += bytes;
     }
     std::string text = header.dump();
@@ -305,8 +283,8 @@ void write_safetensors(const std::string& path, const std::vector<std::pair<std:
     out.write(reinterpret_cast<const char*>(len_bytes), 8);
     out.write(text.data(), static_cast<std::streamsize>(text.size()));
     for (const auto& [name, t] : tensors) {
-        const std::vector<float> values = t.to_vector();
-        out.write(reinterpret_cast<const char*>(values.data()), static_cast<std::streamsize>(values.size() * sizeof(float)));
+        const Tensor c = t.is_contiguous() ? t : t.clone();
+        out.write(static_cast<const char*>(c.raw()), static_cast<std::streamsize>(c.nbytes()));
     }
     if (!out) throw Error(path + ": write failed");
 }

@@ -1,6 +1,8 @@
 #include "gaze/tensor.hpp"
 
 #include <algorithm>
+#include <cmath>
+#include <new>
 #include <cstring>
 #include <sstream>
 
@@ -39,15 +41,44 @@ bool Shape::operator==(const Shape& other) const {
     return true;
 }
 
-Tensor::Tensor(const Shape& shape) : owned_(std::make_shared<std::vector<float>>(shape.numel(), 0.0f)) {
-    data_ = owned_->data();
+// Owned storage: 64-byte aligned (a cache line, one AVX-512 register), so
+// vector loads of a row start never straddle lines.
+struct Tensor::Storage {
+    static constexpr std::align_val_t kAlignment{64};
+    std::byte* bytes = nullptr;
+    size_t capacity = 0;
+
+    explicit Storage(size_t n) { grow(n); }
+    Storage(const Storage&) = delete;
+    Storage& operator=(const Storage&) = delete;
+    ~Storage() { ::operator delete[](bytes, kAlignment); }
+    // At least n bytes; the old contents are kept and new bytes zeroed.
+    void grow(size_t n) {
+        if (n <= capacity && bytes) return;
+        auto* fresh = static_cast<std::byte*>(::operator new[](std::max<size_t>(n, 1), kAlignment));
+        if (bytes) std::memcpy(fresh, bytes, capacity);
+        std::memset(fresh + capacity, 0, std::max<size_t>(n, 1) - capacity);
+        ::operator delete[](bytes, kAlignment);
+        bytes = fresh;
+        capacity = std::max<size_t>(n, 1);
+    }
+};
+
+Tensor::Tensor(const Shape& shape, DType dtype)
+    : owned_(std::make_shared<Storage>(static_cast<size_t>(shape.numel()) * dtype_size(dtype))), dtype_(dtype) {
+    data_ = owned_->bytes;
     shape_ = shape;
     set_contiguous_strides();
 }
 
 Tensor Tensor::view(float* data, const Shape& shape, std::shared_ptr<const void> owner) {
+    return view_raw(data, DType::f32, shape, std::move(owner));
+}
+
+Tensor Tensor::view_raw(const void* data, DType dtype, const Shape& shape, std::shared_ptr<const void> owner) {
     Tensor t;
-    t.data_ = data;
+    t.data_ = static_cast<std::byte*>(const_cast<void*>(data));
+    t.dtype_ = dtype;
     t.shape_ = shape;
     t.owner_ = std::move(owner);
     t.set_contiguous_strides();
@@ -61,6 +92,26 @@ Tensor Tensor::from_vector(const Shape& shape, const std::vector<float>& values)
     Tensor t(shape);
     std::copy(values.begin(), values.end(), t.data());
     return t;
+}
+
+void Tensor::throw_not_f32() const {
+    throw Error(std::string("tensor ") + shape_.str() + " holds " + dtype_name(dtype_) +
+                ", read as f32 (this op has no " + dtype_name(dtype_) + " kernel)");
+}
+
+void Tensor::check_element_size(size_t size) const {
+    if (size != dtype_size(dtype_)) {
+        throw Error(std::string("tensor ") + shape_.str() + " holds " + dtype_name(dtype_) + ", read with " +
+                    std::to_string(size) + "-byte elements");
+    }
+}
+
+void Tensor::set_quant_scales(Tensor scales) {
+    if (dtype_ != DType::i8) throw Error("set_quant_scales: tensor " + shape_.str() + " is not int8");
+    if (scales.dtype() != DType::f32 || scales.numel() != rows()) {
+        throw Error("set_quant_scales: " + std::to_string(rows()) + " f32 scales needed, got " + scales.shape().str());
+    }
+    scales_ = std::make_shared<const Tensor>(std::move(scales));
 }
 
 void Tensor::set_contiguous_strides() {
@@ -81,22 +132,23 @@ bool Tensor::is_contiguous() const {
 }
 
 void Tensor::resize(const Shape& shape) {
+    const size_t need = static_cast<size_t>(shape.numel()) * dtype_size(dtype_);
     if (!owned_) {
         if (data_ == nullptr && shape_.rank() == 0) {
-            owned_ = std::make_shared<std::vector<float>>();
+            owned_ = std::make_shared<Storage>(need);
         } else {
             throw Error("resize: tensor " + shape_.str() + " is a view and cannot be resized");
         }
     }
-    if (owned_->size() < static_cast<size_t>(shape.numel())) owned_->resize(static_cast<size_t>(shape.numel()));
-    data_ = owned_->data();
+    owned_->grow(need);
+    data_ = owned_->bytes;
     shape_ = shape;
     set_contiguous_strides();
 }
 
 void Tensor::fill(float value) {
     if (is_contiguous()) {
-        std::fill(data_, data_ + numel(), value);
+        std::fill(data(), data() + numel(), value);
         return;
     }
     auto m = matrix();
@@ -119,7 +171,7 @@ Tensor Tensor::narrow(int d, int64_t start, int64_t length) const {
                     ") out of range for dim " + std::to_string(d) + " of " + shape_.str());
     }
     Tensor t = *this;
-    t.data_ = data_ + start * strides_[static_cast<size_t>(d)];
+    t.data_ = data_ + start * strides_[static_cast<size_t>(d)] * static_cast<int64_t>(dtype_size(dtype_));
     t.shape_[d] = length;
     return t;
 }
@@ -141,14 +193,79 @@ Tensor Tensor::select(int d, int64_t index) const {
 }
 
 Tensor Tensor::clone() const {
-    Tensor t(shape_);
+    Tensor t(shape_, dtype_);
+    t.scales_ = scales_;
     if (numel() == 0) return t;
     if (is_contiguous()) {
-        std::memcpy(t.data_, data_, sizeof(float) * static_cast<size_t>(numel()));
-    } else {
+        std::memcpy(t.data_, data_, nbytes());
+    } else if (dtype_ == DType::f32) {
         t.matrix() = matrix();
+    } else {  // a strided view of 2-byte or 1-byte elements: row by row
+        const size_t row_bytes = static_cast<size_t>(dim(-1)) * dtype_size(dtype_);
+        const int64_t stride_bytes = row_stride() * static_cast<int64_t>(dtype_size(dtype_));
+        for (int64_t r = 0; r < rows(); ++r) std::memcpy(t.data_ + r * static_cast<int64_t>(row_bytes), data_ + r * stride_bytes, row_bytes);
     }
     return t;
+}
+
+Tensor Tensor::to_float() const {
+    if (dtype_ == DType::f32) return *this;
+    const Tensor c = is_contiguous() ? *this : clone();
+    Tensor out(shape_);
+    if (dtype_ == DType::i8) {
+        const int8_t* q = c.data_as<int8_t>();
+        const float* scale = scales_ ? scales_->data() : nullptr;
+        const int64_t cols = rank() == 0 ? 1 : dim(-1);
+        for (int64_t r = 0; r < rows(); ++r) {
+            const float s = scale ? scale[r] : 1.0f;
+            for (int64_t j = 0; j < cols; ++j) out.data()[r * cols + j] = s * q[r * cols + j];
+        }
+        return out;
+    }
+    convert_to_float(c.raw(), dtype_, out.data(), static_cast<size_t>(numel()));
+    return out;
+}
+
+Tensor Tensor::to(DType dtype) const {
+    if (dtype == dtype_) return clone();
+    if (dtype == DType::f32) return to_float();
+    if (dtype == DType::bf16) {
+        const Tensor f = to_float();
+        const Tensor c = f.is_contiguous() ? f : f.clone();
+        Tensor out(shape_, DType::bf16);
+        convert_to_bf16(c.data(), out.data_as<uint16_t>(), static_cast<size_t>(numel()));
+        return out;
+    }
+    throw Error(std::string("Tensor::to: no conversion from ") + dtype_name(dtype_) + " to " + dtype_name(dtype) +
+                " (int8 weights come from quantize_rows)");
+}
+
+Tensor quantize_rows(const Tensor& weights, const std::string& what) {
+    if (weights.rank() != 2) throw Error(what + ": int8 quantisation needs a matrix, got " + weights.shape().str());
+    const Tensor f = weights.to_float();
+    const Tensor w = f.is_contiguous() ? f : f.clone();
+    const int64_t rows = w.dim(0), cols = w.dim(1);
+    Tensor q(w.shape(), DType::i8);
+    Tensor scales({rows});
+    int8_t* out = q.data_as<int8_t>();
+    for (int64_t r = 0; r < rows; ++r) {
+        const float* row = w.data() + r * cols;
+        float largest = 0.0f;
+        for (int64_t j = 0; j < cols; ++j) {
+            if (!std::isfinite(row[j])) {
+                throw Error(what + ": cannot quantise to int8: element [" + std::to_string(r) + ", " + std::to_string(j) +
+                            "] is not finite");
+            }
+            largest = std::max(largest, std::fabs(row[j]));
+        }
+        const float scale = largest > 0.0f ? largest / 127.0f : 1.0f;
+        scales.data()[r] = scale;
+        for (int64_t j = 0; j < cols; ++j) {
+            out[r * cols + j] = static_cast<int8_t>(std::clamp(std::nearbyint(row[j] / scale), -127.0f, 127.0f));
+        }
+    }
+    q.set_quant_scales(std::move(scales));
+    return q;
 }
 
 int64_t Tensor::offset_of(std::initializer_list<int64_t> index) const {
@@ -165,8 +282,8 @@ int64_t Tensor::offset_of(std::initializer_list<int64_t> index) const {
     return off;
 }
 
-float& Tensor::at(std::initializer_list<int64_t> index) { return data_[offset_of(index)]; }
-float Tensor::at(std::initializer_list<int64_t> index) const { return data_[offset_of(index)]; }
+float& Tensor::at(std::initializer_list<int64_t> index) { return data()[offset_of(index)]; }
+float Tensor::at(std::initializer_list<int64_t> index) const { return data()[offset_of(index)]; }
 
 int64_t Tensor::row_stride() const {
     if (rank() <= 1) return rank() == 0 ? 1 : dim(0);
@@ -183,17 +300,17 @@ int64_t Tensor::row_stride() const {
 MatrixMap Tensor::matrix() {
     if (rank() > 0 && dim(-1) > 1 && stride(-1) != 1) throw Error("matrix: last dim of " + shape_.str() + " is strided");
     int64_t cols = rank() == 0 ? 1 : dim(-1);
-    return MatrixMap(data_, rows(), cols, Eigen::OuterStride<>(std::max<int64_t>(row_stride(), cols)));
+    return MatrixMap(data(), rows(), cols, Eigen::OuterStride<>(std::max<int64_t>(row_stride(), cols)));
 }
 
 ConstMatrixMap Tensor::matrix() const {
     if (rank() > 0 && dim(-1) > 1 && stride(-1) != 1) throw Error("matrix: last dim of " + shape_.str() + " is strided");
     int64_t cols = rank() == 0 ? 1 : dim(-1);
-    return ConstMatrixMap(data_, rows(), cols, Eigen::OuterStride<>(std::max<int64_t>(row_stride(), cols)));
+    return ConstMatrixMap(data(), rows(), cols, Eigen::OuterStride<>(std::max<int64_t>(row_stride(), cols)));
 }
 
 std::vector<float> Tensor::to_vector() const {
-    Tensor c = is_contiguous() ? *this : clone();
+    Tensor c = dtype_ != DType::f32 ? to_float() : is_contiguous() ? *this : clone();
     return std::vector<float>(c.data(), c.data() + c.numel());
 }
 

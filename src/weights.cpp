@@ -99,7 +99,7 @@ Weights Weights::open_file(const std::string& path) {
             w.non_float_[canonical_name(e.name)] = dtype_name(e.dtype);
             continue;
         }
-        w.tensors_[canonical_name(e.name)] = file.load(e);
+        w.tensors_[canonical_name(e.name)] = file.view(e);
         w.stored_dtypes_.insert(dtype_name(e.dtype));
     }
     return w;
@@ -130,12 +130,12 @@ Weights Weights::open_folder(const std::string& dir) {
 std::optional<Tensor> Weights::find(const std::string& name) const {
     for (const auto& prefix : prefixes_) {
         auto it = tensors_.find(prefix + name);
-        if (it != tensors_.end()) return it->second;
+        if (it != tensors_.end()) return it->second.to_float();
     }
     return std::nullopt;
 }
 
-Tensor Weights::get(const std::string& name, const Shape& expected) const {
+const Tensor& Weights::stored(const std::string& name, const Shape& expected) const {
     for (const auto& prefix : prefixes_) {
         auto it = tensors_.find(prefix + name);
         if (it == tensors_.end()) {
@@ -154,6 +154,25 @@ Tensor Weights::get(const std::string& name, const Shape& expected) const {
     std::string tried;
     for (const auto& prefix : prefixes_) tried += (tried.empty() ? "'" : ", '") + prefix + name + "'";
     throw Error(source_ + ": missing tensor '" + name + "' (looked for " + tried + ")");
+}
+
+Tensor Weights::get(const std::string& name, const Shape& expected) const { return stored(name, expected).to_float(); }
+
+Tensor Weights::get_matrix(const std::string& name, const Shape& expected) const {
+    const Tensor& t = stored(name, expected);
+    switch (matrix_dtype_) {
+        case DType::f32: return t.to_float();
+        case DType::bf16: return t.dtype() == DType::bf16 ? t : t.to(DType::bf16);
+        case DType::i8: return quantize_rows(t, source_ + ": tensor '" + name + "'");
+        case DType::f16: break;
+    }
+    throw Error(std::string("get_matrix: f16 is a storage dtype, not a compute dtype"));
+}
+
+Tensor Weights::get_table(const std::string& name, const Shape& expected) const {
+    const Tensor& t = stored(name, expected);
+    if (table_dtype() == DType::f32) return t.to_float();
+    return t.dtype() == DType::bf16 ? t : t.to(DType::bf16);
 }
 
 void Weights::add(const std::string& name, Tensor tensor) { tensors_[name] = std::move(tensor); }

@@ -175,7 +175,7 @@ std::vector<int64_t> golden_generated_ids(const GoldenCase& c) {
     const SafetensorsFile file = SafetensorsFile::open(c.tensors_path);
     const TensorEntry* e = file.find(kGenerated);
     if (!e) return {};
-    EXPECT_EQ(e->dtype, DType::I64);
+    EXPECT_EQ(e->dtype, FileDType::I64);
     const auto bytes = file.bytes(*e);
     std::vector<int64_t> ids(bytes.size() / sizeof(int64_t));
     std::memcpy(ids.data(), bytes.data(), bytes.size());

@@ -373,7 +373,7 @@ TEST(Safetensors, WriteThenOpenRoundTrips) {
     for (const auto& [name, t] : tensors) {
         const TensorEntry* e = file.find(name);
         ASSERT_NE(e, nullptr) << name;
-        EXPECT_EQ(e->dtype, DType::F32);
+        EXPECT_EQ(e->dtype, FileDType::F32);
         EXPECT_EQ(e->shape, t.shape()) << name;
         const Tensor loaded = file.load(name);
         EXPECT_EQ(loaded.shape(), t.shape()) << name;

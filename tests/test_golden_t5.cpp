@@ -62,7 +62,7 @@ void expect_matches(const GoldenCase& c, const std::map<std::string, Tensor>& ac
             ADD_FAILURE() << c.name << ": gaze did not produce '" << entry.name << "'";
             continue;
         }
-        if (entry.dtype == DType::I64) {
+        if (entry.dtype == FileDType::I64) {
             const auto expected = golden_ids(golden, entry);
             ASSERT_EQ(it->second.shape(), entry.shape) << c.name << ": " << entry.name;
             const auto got = it->second.to_vector();

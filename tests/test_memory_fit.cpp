@@ -91,7 +91,7 @@ TEST(MemoryFit, WeightsSizeFollowsTheDtype) {
     std::vector<TensorEntry> entries(4);
     entries[0].shape = Shape{10, 8};  // a matrix: converted
     entries[1].shape = Shape{8};      // a vector: stays f32
-    entries[2].dtype = DType::I64;    // not loaded
+    entries[2].dtype = FileDType::I64;    // not loaded
     entries[2].shape = Shape{1000};
     entries[3].name = "embeddings.word_embeddings.weight";  // a table: bf16 at most
     entries[3].shape = Shape{100, 8};

@@ -35,6 +35,46 @@ std::vector<std::string> vocabulary_from_texts(const std::vector<std::string>& t
 }  // namespace
 
 void register_command(Command command) { command_table().push_back(std::move(command)); }
+
+EngineOptions& engine_options() {
+    static EngineOptions options;
+    return options;
+}
+
+void add_engine_options(CLI::App& app) {
+    EngineOptions& o = engine_options();
+    app.add_option("--dtype", o.dtype, "Weights of the linear layers: f32 (exact), bf16 or int8 (activations stay f32)")
+        ->check(CLI::IsMember({"f32", "bf16", "int8"}))
+        ->capture_default_str();
+    app.add_option("--device", o.device, "cpu, or cuda (not yet for whole models)")
+        ->check(CLI::IsMember({"cpu", "cuda"}))
+        ->capture_default_str();
+    app.add_option("--threads", o.threads, "Threads (default: $GAZE_THREADS, else the CPUs this process may use)")
+        ->check(CLI::Range(1, 4096));
+    app.add_flag("--allow-swap", o.allow_swap, "Load a model even when its weights exceed the available memory");
+}
+
+void apply_engine_options() {
+    const EngineOptions& o = engine_options();
+    const char* env = std::getenv("GAZE_THREADS");
+    if (o.threads > 0) {
+        set_thread_count(o.threads);
+    } else if (env && *env) {
+        set_thread_count(default_thread_count());  // validates it: a bad value is an error naming GAZE_THREADS
+    } else {
+        (void)default_thread_count();
+        set_automatic_threads();
+    }
+}
+
+LoadOptions load_options() {
+    const EngineOptions& o = engine_options();
+    LoadOptions options;
+    options.dtype = parse_compute_dtype(o.dtype, "--dtype");
+    options.device = o.device == "cuda" ? Device::cuda : Device::cpu;
+    options.allow_swap = o.allow_swap;
+    return options;
+}
 const std::vector<Command>& commands() { return command_table(); }
 
 void TextInput::add_options(CLI::App& app) {
@@ -65,14 +105,14 @@ LoadedModel open_model(const std::string& dir, const std::vector<std::string>& t
     namespace fs = std::filesystem;
     LoadedModel m;
     if (dir != "auto") {
-        m.model = load_model(dir);
+        m.model = load_model(dir, load_options());
         m.tokenizer = load_tokenizer(dir);
         m.description = dir + " (" + m.model->info().family + ")";
         return m;
     }
     const fs::path golden = fs::path(shared_dir()) / "golden" / "bert-tiny";
     if (fs::exists(golden / "config.json")) {
-        m.model = load_model(golden.string());
+        m.model = load_model(golden.string(), load_options());
         m.tokenizer = load_tokenizer(golden.string());
         m.description = golden.lexically_normal().string() +
                         " (the golden BERT from ../shared: random weights, real bert-base-uncased vocabulary)";

@@ -34,6 +34,21 @@ struct TextInput {
     std::vector<std::string> read() const;  // throws gaze::Error when neither is given
 };
 
+// Options every command takes (declared on the top-level app, accepted after
+// the subcommand too): --dtype, --threads, --device, --allow-swap.
+struct EngineOptions {
+    std::string dtype = "f32";
+    std::string device = "cpu";
+    int threads = 0;  // 0: GAZE_THREADS, else the CPUs this process may use
+    bool allow_swap = false;
+};
+EngineOptions& engine_options();
+void add_engine_options(CLI::App& app);
+// Applies --threads (before any model runs).
+void apply_engine_options();
+// What load_model gets from the options above.
+LoadOptions load_options();
+
 // A model with its tokenizer. `dir` may be "auto": the golden BERT from
 // ../shared when present, else a randomly initialised BERT built in memory.
 struct LoadedModel {

@@ -4,12 +4,15 @@
 #include <iostream>
 
 #include "cli.hpp"
+#include "gaze/memory_fit.hpp"
 
 namespace gaze::cli {
 namespace {
 
 int run(const std::string& dir, bool list_tensors) {
-    auto model = load_model(dir);
+    const LoadOptions options = load_options();
+    auto model = load_model(dir, options);
+    const CpuFeatures& cpu = cpu_features();
     const ModelInfo& i = model->info();
     std::cout << "family:         " << i.family << "\n"
               << "weights:        " << i.source << "\n"
@@ -27,6 +30,13 @@ int run(const std::string& dir, bool list_tensors) {
               << "parameters:     " << i.parameters << " (" << std::fixed << std::setprecision(2)
               << static_cast<double>(i.parameters) / 1e6 << " M)\n";
     if (!i.notes.empty()) std::cout << "notes:          " << i.notes << "\n";
+    std::cout << "dtype:          " << dtype_name(i.dtype) << " (linear weights; activations, norms and softmax f32)\n"
+              << "weights memory: " << format_bytes(folder_weights_bytes(dir, dtype_size(i.dtype)));
+    if (i.dtype != DType::f32) std::cout << " (f32: " << format_bytes(folder_weights_bytes(dir, 4)) << ")";
+    std::cout << "\ncpu:            " << cpu.isa << (cpu.capped_by.empty() ? "" : " (" + cpu.capped_by + ")") << "\n"
+              << "linear kernels: " << ops::linear_kernel_name(i.dtype, 1) << " (1 row), "
+              << ops::linear_kernel_name(i.dtype, 64) << " (more rows)\n"
+              << "threads:        " << thread_count() << "\n";
     if (!list_tensors) return 0;
     const Weights w = Weights::open_folder(dir);
     std::cout << "tensors:\n";

@@ -78,7 +78,7 @@ std::vector<std::pair<std::string, Tensor>> dump_tensors(const ForwardResult& ou
 
 int run(const TranslateOptions& o) {
     const auto texts = o.input.read();
-    auto model = load_model(o.model);
+    auto model = load_model(o.model, load_options());
     Seq2SeqModel& s2s = as_seq2seq(*model);
     const Seq2SeqTokenizers tokenizers = load_seq2seq_tokenizers(o.model);
     const Tokens source = tokenize_batch(*tokenizers.source, texts, "");

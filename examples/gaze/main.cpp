@@ -7,6 +7,10 @@ int main(int argc, char** argv) {
     CLI::App app{"gaze: run transformer models and see what they attend to"};
     app.require_subcommand(1);
     app.set_version_flag("--version", "gaze 0.1.0");
+    // Engine options are the top-level app's; fallthrough lets them follow the
+    // subcommand too (`gaze run --dtype bf16 ...`).
+    gaze::cli::add_engine_options(app);
+    app.fallthrough();
     std::vector<std::pair<CLI::App*, std::function<int()>>> runners;
     for (const auto& command : gaze::cli::commands()) {
         CLI::App* sub = app.add_subcommand(command.name, command.description);
@@ -26,6 +30,7 @@ int main(int argc, char** argv) {
         return e.get_exit_code() ? e.get_exit_code() : 1;
     }
     try {
+        gaze::cli::apply_engine_options();
         for (auto& [sub, run] : runners) {
             if (sub->parsed()) return run();
         }

@@ -1,6 +1,8 @@
 #pragma once
 // Everything a program using gaze needs: #include <gaze/gaze.hpp>
 #include "gaze/config.hpp"
+#include "gaze/cpu.hpp"
+#include "gaze/dtype.hpp"
 #include "gaze/error.hpp"
 #include "gaze/layers.hpp"
 #include "gaze/model.hpp"

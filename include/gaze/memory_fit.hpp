@@ -41,6 +41,9 @@ AvailableMemory available_memory(const std::string& root = "");
 // stay f32. Integer tensors are skipped (the models do not load them).
 uint64_t loaded_weights_bytes(const std::vector<TensorEntry>& entries, size_t matrix_element_bytes);
 
+// loaded_weights_bytes over the safetensors headers of a model folder.
+uint64_t folder_weights_bytes(const std::string& dir, size_t matrix_element_bytes);
+
 // "1.5 GiB", "640.0 MiB", "12 KiB": for messages.
 std::string format_bytes(uint64_t bytes);
 

@@ -34,7 +34,16 @@ struct ModelInfo {
     int64_t parameters = 0;
     int32_t bos_id = -1;               // beginning-of-sequence id (-1: none known)
     std::vector<int32_t> eos_ids;      // ids that end generation (config.json / generation_config.json)
-    std::string notes;          // how the checkpoint was read, e.g. "bfloat16 weights converted to float32 on load"
+    DType dtype = DType::f32;   // the dtype of the linear layers' weights (activations are f32)
+    std::string notes;          // how the checkpoint was read, e.g. "BF16 weights converted to f32 on load"
+};
+
+enum class Device { cpu, cuda };
+
+struct LoadOptions {
+    DType dtype = DType::f32;     // linear weights: f32 (exact), bf16 or int8; activations stay f32
+    Device device = Device::cpu;  // cuda: not yet for whole models (see docs/cuda.md)
+    bool allow_swap = false;      // load even when the weights exceed the available memory
 };
 
 struct ForwardOptions {
@@ -64,7 +73,7 @@ public:
 
 // Opens a model folder (config.json + safetensors) as published on the Hub.
 // Throws gaze::Error for an unknown model_type, missing or mis-shaped tensors.
-std::unique_ptr<Model> load_model(const std::string& dir);
+std::unique_ptr<Model> load_model(const std::string& dir, const LoadOptions& options = {});
 // Builds a model of a family from a config and weights (used by load_model and
 // by random initialisation).
 std::unique_ptr<Model> make_model(const Config& config, Weights weights);
@@ -77,5 +86,8 @@ std::vector<std::string> known_model_types();
 void check_input(const ModelInfo& info, const Tokens& input);
 
 int64_t count_parameters(const Weights& weights);
+// Fills info.dtype and info.notes from how `weights` were read (each family's
+// constructor calls it): the compute dtype and what happened to stored dtypes.
+void describe_weights(const Weights& weights, ModelInfo& info);
 
 }  // namespace gaze

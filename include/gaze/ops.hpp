@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "gaze/softmax_masking.hpp"
@@ -18,9 +19,12 @@ namespace gaze::ops {
 
 // ---- embeddings -------------------------------------------------------------
 
-// table [V, H], ids [N] -> out [N, H]. Throws naming `what` on an id outside [0, V).
+// table [V, H] (f32, or bf16 / f16 rows widened to f32), ids [N] -> out [N, H] f32.
+// Throws naming `what` on an id outside [0, V).
 void embedding_lookup(const Tensor& table, std::span<const int32_t> ids, Tensor& out,
                       const char* what = "token id");
+// out [H] = table [V, H] row `id` as f32 (id already checked by the caller).
+void embedding_row(const Tensor& table, int64_t id, float* out);
 
 enum class SinusoidLayout {
     interleaved,  // [sin(p w0), cos(p w0), sin(p w1), cos(p w1), ...]  (Vaswani et al.)
@@ -99,7 +103,13 @@ enum class WeightLayout {
     in_out   // W [in, out]: GPT-2's Conv1D
 };
 // x [rows, in] -> out [rows, out] = x W^T + bias (bias [out] or empty). out must not alias x.
+// x, bias and out are f32; weight is f32, bf16 or int8 (with its row scales,
+// [out, in] only). The kernel is chosen per call from the weight's dtype, the
+// row count and the CPU (src/ops/linear.cpp's table).
 void linear(const Tensor& x, const Tensor& weight, const Tensor& bias, WeightLayout layout, Tensor& out);
+// The kernel linear() picks for `dtype` weights and `rows` input rows on this
+// CPU (e.g. "onednn-bf16"): for gaze inspect and the benchmarks.
+std::string linear_kernel_name(DType dtype, int64_t rows);
 
 // ---- softmax and attention -------------------------------------------------
 

@@ -18,15 +18,15 @@
 
 namespace gaze {
 
-enum class DType { F64, F32, F16, BF16, I64, I32, I16, I8, U8, BOOL };
+enum class FileDType { F64, F32, F16, BF16, I64, I32, I16, I8, U8, BOOL };
 
-const char* dtype_name(DType dtype);
-size_t dtype_size(DType dtype);
-bool dtype_is_float(DType dtype);
+const char* dtype_name(FileDType dtype);
+size_t dtype_size(FileDType dtype);
+bool dtype_is_float(FileDType dtype);
 
 struct TensorEntry {
     std::string name;
-    DType dtype = DType::F32;
+    FileDType dtype = FileDType::F32;
     Shape shape;
     size_t begin = 0;  // byte offsets into the data section
     size_t end = 0;
@@ -49,6 +49,9 @@ public:
     // data, a converted copy for F16/BF16/F64. Throws for integer dtypes.
     Tensor load(const std::string& name) const;
     Tensor load(const TensorEntry& entry) const;
+    // The tensor in its stored dtype where a Tensor can hold it: BF16 and F16
+    // as zero-copy views of the mapping, F32 as load() does, F64 converted.
+    Tensor view(const TensorEntry& entry) const;
     // Raw bytes of a tensor (any dtype).
     std::span<const uint8_t> bytes(const TensorEntry& entry) const;
 
@@ -63,12 +66,10 @@ private:
                                       const std::string& name);
 };
 
-// Writes float32 tensors (in the given order) with optional string metadata.
+// Writes f32, bf16 or f16 tensors (in the given order, each in its dtype) with
+// optional string metadata.
 void write_safetensors(const std::string& path, const std::vector<std::pair<std::string, Tensor>>& tensors,
                        const std::map<std::string, std::string>& metadata = {});
 
-// IEEE half / bfloat16 to float.
-float half_to_float(uint16_t bits);
-float bfloat16_to_float(uint16_t bits);
 
 }  // namespace gaze

@@ -60,21 +60,17 @@ __all__ = [
     "compare_heads", "matrix", "position_encoding", "causal_mask", "step",
 ]
 
-# What load() accepts today. The engine computes in float32 on the CPU; other
-# precisions and devices come through the library's LoadOptions.
-_DTYPES = {"f32": "f32", "float32": "f32", "fp32": "f32"}
-_DEVICES = {"cpu": "cpu"}
 
 
 def load(path: str, dtype: str = "f32", device: str = "cpu") -> Model:
     """Opens a model folder as published on the Hugging Face Hub (config.json,
     model.safetensors, tokenizer files): BERT, DistilBERT, GPT-2, T5, the
-    classic Transformer, and whatever else the library's registry knows."""
-    if str(dtype).lower() not in _DTYPES:
-        raise Error(f"dtype '{dtype}': this build computes in float32 only (dtype='f32')")
-    if str(device).lower() not in _DEVICES:
-        raise Error(f"device '{device}': this build runs on the CPU only (device='cpu')")
-    return _core._load(str(path))
+    classic Transformer, Llama / Mistral / Qwen2, and whatever else the
+    library's registry knows. dtype: the linear layers' weights, "f32"
+    (exact), "bf16" or "int8" (activations and attention stay float32; see
+    docs/precision.md). device: "cpu" ("cuda" is refused with the reason until
+    whole models run there)."""
+    return _core._load(str(path), str(dtype).lower(), str(device).lower())
 
 
 def random_gpt2(n_layer: int = 2, n_head: int = 4, n_embd: int = 64, n_positions: int = 128,

@@ -236,10 +236,14 @@ std::shared_ptr<Generation> generate_tokens(const std::shared_ptr<PyModel>& pm, 
     return g;
 }
 
-std::shared_ptr<PyModel> load(const std::string& dir) {
+std::shared_ptr<PyModel> load(const std::string& dir, const std::string& dtype, const std::string& device) {
     auto pm = std::make_shared<PyModel>();
+    LoadOptions options;
+    options.dtype = parse_compute_dtype(dtype, "dtype");
+    if (device != "cpu" && device != "cuda") throw Error("device '" + device + "': choose 'cpu' or 'cuda'");
+    options.device = device == "cuda" ? Device::cuda : Device::cpu;
     py::gil_scoped_release release;
-    pm->model = load_model(dir);
+    pm->model = load_model(dir, options);
     pm->path = dir;
     if (pm->info().is_encoder_decoder) {
         Seq2SeqTokenizers t = load_seq2seq_tokenizers(dir);
@@ -340,7 +344,7 @@ void bind_model(py::module_& m) {
         })
         .def("__repr__", [](const Generation& g) { return "<gaze.Generation of " + std::to_string(g.ids.size()) + " tokens>"; });
 
-    m.def("_load", &load, py::arg("path"));
+    m.def("_load", &load, py::arg("path"), py::arg("dtype") = "f32", py::arg("device") = "cpu");
     m.def("_random_gpt2", [](int64_t vocab, int64_t context, int64_t width, int64_t heads, int64_t layers, int64_t inner,
                              uint32_t seed) { return random_gpt2(GPT2Shape{vocab, context, width, heads, layers, inner}, seed); },
           py::arg("vocab_size"), py::arg("n_positions"), py::arg("n_embd"), py::arg("n_head"), py::arg("n_layer"),

@@ -28,7 +28,7 @@ std::unique_ptr<Model> make_bert(const Config& config, Weights w) {
     }
 
     EncoderModelParts p;
-    p.word_embeddings = w.get("embeddings.word_embeddings.weight", {vocab, h});
+    p.word_embeddings = w.get_table("embeddings.word_embeddings.weight", {vocab, h});
     p.position_embeddings = w.get("embeddings.position_embeddings.weight", {positions, h});
     p.token_type_embeddings = w.get("embeddings.token_type_embeddings.weight", {config.get_size("type_vocab_size", 2), h});
     p.embedding_norm = LayerNorm::load(w, "embeddings.LayerNorm", h, shape.norm_eps);
@@ -45,7 +45,7 @@ std::unique_ptr<Model> make_bert(const Config& config, Weights w) {
         head.activation = shape.activation;
         // The decoder is tied to the word embeddings; some checkpoints store a copy.
         head.decoder.weight = w.contains("cls.predictions.decoder.weight")
-                                  ? w.get("cls.predictions.decoder.weight", {vocab, h})
+                                  ? w.get_matrix("cls.predictions.decoder.weight", {vocab, h})
                                   : p.word_embeddings;
         head.decoder.bias = w.contains("cls.predictions.bias") ? w.get("cls.predictions.bias", {vocab})
                                                                : w.get("cls.predictions.decoder.bias", {vocab});

@@ -23,7 +23,7 @@ std::unique_ptr<Model> make_distilbert(const Config& config, Weights w) {
     const int64_t positions = config.get_size("max_position_embeddings", 512);
 
     EncoderModelParts p;
-    p.word_embeddings = w.get("embeddings.word_embeddings.weight", {vocab, h});
+    p.word_embeddings = w.get_table("embeddings.word_embeddings.weight", {vocab, h});
     p.position_embeddings = w.get("embeddings.position_embeddings.weight", {positions, h});
     p.embedding_norm = LayerNorm::load(w, "embeddings.LayerNorm", h, shape.norm_eps);
     p.encoder.load(w,
@@ -35,7 +35,7 @@ std::unique_ptr<Model> make_distilbert(const Config& config, Weights w) {
         head.transform = Linear::load(w, "vocab_transform", h, h);
         head.norm = LayerNorm::load(w, "vocab_layer_norm", h, shape.norm_eps);
         head.activation = shape.activation;
-        head.decoder.weight = w.contains("vocab_projector.weight") ? w.get("vocab_projector.weight", {vocab, h})
+        head.decoder.weight = w.contains("vocab_projector.weight") ? w.get_matrix("vocab_projector.weight", {vocab, h})
                                                                    : p.word_embeddings;
         head.decoder.bias = w.get("vocab_projector.bias", {vocab});
         p.lm_head = std::move(head);

@@ -3,6 +3,7 @@
 // same decoder code: a "chunk" of n new target positions after `offset` cached
 // ones (n = T, offset = 0 for teacher forcing; n = 1 for a decode step).
 #include "gaze/models/encoder_decoder.hpp"
+#include "gaze/cpu.hpp"
 
 #include <cstring>
 
@@ -59,6 +60,7 @@ public:
         const Tokens target = options.target ? *options.target : start_tokens(input.batch);
         check_target(target, input.batch);
         ForwardResult result;
+        begin_pass_threads();  // every pass starts here: thread count for this thread and load
         ObserverHub hub(options.observers);
         hub.begin(forward_info(input, &target, -1));
         DecoderState state = start_state(input);
@@ -82,6 +84,7 @@ public:
     DecoderState encode(const Tokens& source, std::span<AttentionObserver* const> observers,
                         int64_t expected_length) override {
         check_source(source);
+        begin_pass_threads();  // every pass starts here: thread count for this thread and load
         ObserverHub hub(observers);
         hub.begin(forward_info(source, nullptr, -1));
         DecoderState state = start_state(source);
@@ -101,6 +104,7 @@ public:
         check_length(state.cached() + 1);  // checked before the state changes
         check_ids(ids);
         append_target(state.target, ids, labels);
+        begin_pass_threads();  // every pass starts here: thread count for this thread and load
         ObserverHub hub(observers);
         hub.begin(forward_info(state.source, &state.target, state.step));
         run_decoder(state, 1, nullptr, hub, state.step, nullptr, step_output_);
@@ -213,7 +217,7 @@ private:
             if (hidden) hidden->push_back(x.clone());
             const SelfAttentionBlock& a = p_.encoder[i].attention;
             a.norm.forward(x, normed_);
-            project(a.qkv, normed_, qkv_);  // [B, S, 3W]
+            a.qkv.forward(normed_, qkv_);  // [B, S, 3W]
             hub.attention({Stack::encoder, AttentionKind::self, static_cast<int>(i), static_cast<int>(p_.info.heads)},
                           qkv_.narrow(2, 0, width_), qkv_.narrow(2, width_, width_), qkv_.narrow(2, 2 * width_, width_),
                           options, context_, src, src);
@@ -223,7 +227,7 @@ private:
         p_.encoder_norm.forward(x, x);
         if (hidden) hidden->push_back(x.clone());
         for (size_t i = 0; i < p_.decoder.size(); ++i) {
-            project(p_.decoder[i].cross_attention.key_value, x, qkv_);  // [B, S, 2W]
+            p_.decoder[i].cross_attention.key_value.forward(x, qkv_);  // [B, S, 2W]
             s.cross_keys[i] = qkv_.narrow(2, 0, width_).clone();
             s.cross_values[i] = qkv_.narrow(2, width_, width_).clone();
         }
@@ -259,7 +263,7 @@ private:
             const int l = static_cast<int>(i);
 
             layer.self_attention.norm.forward(y, normed_);
-            project(layer.self_attention.qkv, normed_, qkv_);  // [B, n, 3W]
+            layer.self_attention.qkv.forward(normed_, qkv_);  // [B, n, 3W]
             write_rows(cache.keys[i], offset, qkv_.narrow(2, width_, width_));
             write_rows(cache.values[i], offset, qkv_.narrow(2, 2 * width_, width_));
             hub.attention({Stack::decoder, AttentionKind::causal_self, l, heads}, qkv_.narrow(2, 0, width_),
@@ -268,7 +272,7 @@ private:
             add_projection(layer.self_attention.out, y);
 
             layer.cross_attention.norm.forward(y, normed_);
-            project(layer.cross_attention.query, normed_, query_);  // [B, n, W]
+            layer.cross_attention.query.forward(normed_, query_);  // [B, n, W]
             hub.attention({Stack::decoder, AttentionKind::cross, l, heads}, query_, s.cross_keys[i], s.cross_values[i],
                           cross, context_, tgt, s.source, offset, step);
             add_projection(layer.cross_attention.out, y);
@@ -282,7 +286,7 @@ private:
 
     // x += context_ W_o: the residual connection around an attention sub-layer.
     void add_projection(const Linear& out, Tensor& x) {
-        project(out, context_, projected_);
+        out.forward(context_, projected_);
         ops::add(x, projected_, x);
     }
 
@@ -290,25 +294,25 @@ private:
     void feed_forward(const FeedForwardBlock& block, Tensor& x) {
         const FeedForward& f = block.ffn;
         block.norm.forward(x, normed_);
-        project(f.in, normed_, ffn_hidden_);
+        f.in.forward(normed_, ffn_hidden_);
         apply_activation(f.activation, ffn_hidden_);
         if (is_present(f.gate.weight)) {
-            project(f.gate, normed_, ffn_gate_);
+            f.gate.forward(normed_, ffn_gate_);
             ops::multiply(ffn_hidden_, ffn_gate_);
         }
-        project(f.out, ffn_hidden_, projected_);
+        f.out.forward(ffn_hidden_, projected_);
         ops::add(x, projected_, x);
     }
 
     // y [..., H] -> logits [..., V]
     void head(const Tensor& y, Tensor& logits) {
         if (p_.lm_head_input_scale == 1.0f) {
-            project(p_.lm_head, y, logits);
+            p_.lm_head.forward(y, logits);
             return;
         }
         scaled_.resize(y.shape());
         scaled_.matrix() = y.matrix() * p_.lm_head_input_scale;
-        project(p_.lm_head, scaled_, logits);
+        p_.lm_head.forward(scaled_, logits);
     }
 };
 

@@ -1,4 +1,5 @@
 #include "gaze/models/encoder_model.hpp"
+#include "gaze/cpu.hpp"
 
 #include <cmath>
 
@@ -13,6 +14,7 @@ public:
     ForwardResult forward(const Tokens& input, const ForwardOptions& options) override {
         check_input(p_.info, input);
         ForwardResult result;
+        begin_pass_threads();  // every pass starts here: thread count for this thread and load
         ObserverHub hub(options.observers);
         ForwardInfo info{p_.info.family, static_cast<int>(p_.info.layers), 0, static_cast<int>(p_.info.heads), &input};
         hub.begin(info);
@@ -58,6 +60,7 @@ void describe_encoder_model(EncoderModelParts& p, const std::string& family, con
     ModelInfo& info = p.info;
     info.family = family;
     info.source = weights.source();
+    describe_weights(weights, info);
     info.layers = shape.layers;
     info.heads = shape.heads;
     info.hidden = shape.hidden;

@@ -14,6 +14,7 @@
 
 #include "gaze/generation.hpp"
 #include "gaze/layers.hpp"
+#include "gaze/cpu.hpp"
 
 namespace gaze {
 namespace {
@@ -74,7 +75,7 @@ GPT2::GPT2(const Config& c, Weights w) {
     if (c.get_bool("add_cross_attention", false)) throw Error(c.path() + ": GPT-2 with cross-attention is not supported");
     activation_ = parse_activation(c.get_string("activation_function", "gelu_new"), c.path());
 
-    wte_ = w.get("wte.weight", {vocab, hidden});
+    wte_ = w.get_table("wte.weight", {vocab, hidden});
     wpe_ = w.get("wpe.weight", {positions, hidden});
     int64_t parameters = wte_.numel() + wpe_.numel();
     for (int64_t l = 0; l < layers; ++l) {
@@ -104,14 +105,21 @@ GPT2::GPT2(const Config& c, Weights w) {
     // [out, in] one (measured: 27-31 vs 21-24 GB/s on these machines). For the
     // tied head that costs a second copy of wte (V x H floats: 154 MB for GPT-2
     // small) and saves ~2 ms of every generated token.
-    const Tensor head = untied ? w.get("lm_head.weight", {vocab, hidden}) : wte_;
-    lm_head_.weight = Tensor({hidden, vocab});
-    lm_head_.weight.matrix() = head.matrix().transpose();
-    lm_head_.layout = ops::WeightLayout::in_out;
+    // Lower precisions multiply [out, in] rows as they are (the tied bf16
+    // table itself: no copy at all).
+    if (w.matrix_dtype() == DType::f32) {
+        const Tensor head = untied ? w.get("lm_head.weight", {vocab, hidden}) : wte_;
+        lm_head_.weight = Tensor({hidden, vocab});
+        lm_head_.weight.matrix() = head.matrix().transpose();
+        lm_head_.layout = ops::WeightLayout::in_out;
+    } else {
+        lm_head_.weight = untied ? w.get_matrix("lm_head.weight", {vocab, hidden}) : wte_;
+    }
     if (untied) parameters += vocab * hidden;
 
     info_.family = "gpt2";
     info_.source = w.source();
+    describe_weights(w, info_);
     info_.layers = layers;
     info_.heads = heads;
     info_.hidden = hidden;
@@ -130,7 +138,7 @@ void GPT2::embed(const Tokens& context, int64_t start) {
     const int64_t batch = context.batch, n = context.length - start, hidden = info_.hidden;
     x_.resize({batch, n, hidden});
     auto x = x_.matrix();
-    const auto wte = wte_.matrix(), wpe = wpe_.matrix();
+    const auto wpe = wpe_.matrix();
     for (int64_t b = 0; b < batch; ++b) {
         int64_t position = 0;
         for (int64_t i = 0; i < start; ++i) position += context.valid(b, i) ? 1 : 0;
@@ -139,7 +147,9 @@ void GPT2::embed(const Tokens& context, int64_t start) {
             if (id < 0 || id >= info_.vocab) {
                 throw Error("token id " + std::to_string(id) + " is outside the vocabulary of " + std::to_string(info_.vocab));
             }
-            x.row(b * n + (i - start)) = wte.row(id) + wpe.row(std::min(position, wpe.rows() - 1));
+            const int64_t row = b * n + (i - start);
+            ops::embedding_row(wte_, id, x_.data() + row * hidden);
+            x.row(row) += wpe.row(std::min(position, wpe.rows() - 1));
             position += context.valid(b, i) ? 1 : 0;
         }
     }
@@ -209,6 +219,7 @@ void GPT2::run(const Tokens& context, KVCache& cache, ObserverHub& hub, int step
 ForwardResult GPT2::forward(const Tokens& input, const ForwardOptions& options) {
     check_input(info_, input);
     ForwardResult result;
+    begin_pass_threads();  // every pass starts here: thread count for this thread and load
     ObserverHub hub(options.observers);
     hub.begin(forward_info(input, -1));
     pass_cache_.reserve(info_.layers, input.batch, input.length, info_.hidden);
@@ -241,6 +252,7 @@ KVCache GPT2::make_cache(int64_t batch, int64_t max_length) const {
 }
 
 void GPT2::extend(const Tokens& context, KVCache& cache, const StepOptions& options, Tensor& logits) {
+    begin_pass_threads();  // every pass starts here: thread count for this thread and load
     ObserverHub hub(options.observers);
     hub.begin(forward_info(context, options.step));
     run(context, cache, hub, options.step, nullptr);

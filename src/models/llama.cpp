@@ -17,6 +17,7 @@
 
 #include "gaze/generation.hpp"
 #include "gaze/layers.hpp"
+#include "gaze/cpu.hpp"
 
 namespace gaze {
 namespace {
@@ -154,7 +155,7 @@ Llama::Llama(const LlamaFamily& family, const Config& c, Weights w) {
     const bool mlp_bias = c.get_bool("mlp_bias", false);
 
     w.set_prefixes({"model.", ""});
-    embed_tokens_ = w.get("embed_tokens.weight", {vocab, hidden});
+    embed_tokens_ = w.get_table("embed_tokens.weight", {vocab, hidden});
     int64_t parameters = embed_tokens_.numel();
     const int64_t q_width = heads * head_dim_, kv_width = kv_heads * head_dim_;
     auto linear = [&](const std::string& name, int64_t in, int64_t out, bool bias) {
@@ -182,12 +183,13 @@ Llama::Llama(const LlamaFamily& family, const Config& c, Weights w) {
     parameters += hidden;
     w.set_prefixes({""});
     const bool tied = c.get_bool("tie_word_embeddings", false);
-    lm_head_.weight = tied ? embed_tokens_ : w.get("lm_head.weight", {vocab, hidden});
+    lm_head_.weight = tied ? embed_tokens_ : w.get_matrix("lm_head.weight", {vocab, hidden});
     if (!tied) parameters += vocab * hidden;
     inv_freq_ = ops::rotary_inverse_frequencies(head_dim_, rope_theta_, rope_scaling_, 0);
 
     info_.family = family.model_type;
     info_.source = w.source();
+    describe_weights(w, info_);
     info_.layers = layers;
     info_.heads = heads;
     info_.kv_heads = kv_heads;
@@ -209,10 +211,6 @@ Llama::Llama(const LlamaFamily& family, const Config& c, Weights w) {
         if (auto bos = token_ids(*j, "bos_token_id"); !bos.empty()) info_.bos_id = bos[0];
         if (auto eos = token_ids(*j, "eos_token_id"); !eos.empty()) info_.eos_ids = eos;
     }
-    for (const auto& dtype : w.stored_dtypes()) {
-        if (dtype != "F32") info_.notes += (info_.notes.empty() ? "" : ", ") + dtype;
-    }
-    if (!info_.notes.empty()) info_.notes += " weights converted to float32 on load";
 }
 
 // x_ [B, n, H] = E[ids] for context positions [start, start + n); positions_
@@ -220,8 +218,6 @@ Llama::Llama(const LlamaFamily& family, const Config& c, Weights w) {
 void Llama::embed(const Tokens& context, int64_t start) {
     const int64_t batch = context.batch, n = context.length - start;
     x_.resize({batch, n, info_.hidden});
-    auto x = x_.matrix();
-    const auto table = embed_tokens_.matrix();
     positions_.clear();
     for (int64_t b = 0; b < batch; ++b) {
         int64_t position = 0;
@@ -231,7 +227,7 @@ void Llama::embed(const Tokens& context, int64_t start) {
             if (id < 0 || id >= info_.vocab) {
                 throw Error("token id " + std::to_string(id) + " is outside the vocabulary of " + std::to_string(info_.vocab));
             }
-            x.row(b * n + (i - start)) = table.row(id);
+            ops::embedding_row(embed_tokens_, id, x_.data() + (b * n + (i - start)) * info_.hidden);
             positions_.push_back(context.valid(b, i) ? position : 1);
             position += context.valid(b, i) ? 1 : 0;
         }
@@ -311,6 +307,7 @@ void Llama::run(const Tokens& context, KVCache& cache, ObserverHub& hub, int ste
 ForwardResult Llama::forward(const Tokens& input, const ForwardOptions& options) {
     check_input(info_, input);
     ForwardResult result;
+    begin_pass_threads();  // every pass starts here: thread count for this thread and load
     ObserverHub hub(options.observers);
     hub.begin({info_.family, 0, static_cast<int>(info_.layers), static_cast<int>(info_.heads), &input, nullptr, -1});
     pass_cache_.reserve(info_.layers, input.batch, input.length, info_.kv_heads * head_dim_);
@@ -341,6 +338,7 @@ KVCache Llama::make_cache(int64_t batch, int64_t max_length) const {
 }
 
 void Llama::extend(const Tokens& context, KVCache& cache, const StepOptions& options, Tensor& logits) {
+    begin_pass_threads();  // every pass starts here: thread count for this thread and load
     ObserverHub hub(options.observers);
     hub.begin({info_.family, 0, static_cast<int>(info_.layers), static_cast<int>(info_.heads), &context, nullptr,
                options.step});

@@ -27,7 +27,7 @@ struct TransformerDims {
 };
 
 Linear load_linear(const Weights& w, const std::string& name, int64_t in, int64_t out) {
-    return {w.get(name + "/weight", {out, in}), w.get(name + "/bias", {out})};
+    return {w.get_matrix(name + "/weight", {out, in}), w.get(name + "/bias", {out})};
 }
 
 Norm load_norm(const Weights& w, const std::string& name, const TransformerDims& d) {
@@ -111,8 +111,8 @@ std::unique_ptr<Model> make_transformer(const Config& config, Weights w) {
     const float embedding_scale = config.get_bool("scale_embeddings", true) ? std::sqrt(static_cast<float>(d.d_model)) : 1.0f;
     const SinusoidalPositions positions = parse_positions(config);
     p.source_vocab = source_vocab;
-    p.source_embedding = {w.get("encoder/embeddings/weight", {source_vocab, d.d_model}), embedding_scale, positions};
-    p.target_embedding = {w.get("decoder/embeddings/weight", {target_vocab, d.d_model}), embedding_scale, positions};
+    p.source_embedding = {w.get_table("encoder/embeddings/weight", {source_vocab, d.d_model}), embedding_scale, positions};
+    p.target_embedding = {w.get_table("decoder/embeddings/weight", {target_vocab, d.d_model}), embedding_scale, positions};
     for (int64_t i = 0; i < layers; ++i) {
         const std::string layer = "encoder/layer_" + std::to_string(i);
         p.encoder.push_back({load_self_attention(w, layer, d), load_feed_forward(w, layer, d)});
@@ -133,6 +133,7 @@ std::unique_ptr<Model> make_transformer(const Config& config, Weights w) {
     ModelInfo& info = p.info;
     info.family = "transformer";
     info.source = w.source();
+    describe_weights(w, info);
     info.layers = layers;
     info.decoder_layers = decoder_layers;
     info.heads = heads;

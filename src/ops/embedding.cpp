@@ -18,9 +18,29 @@ void embedding_lookup(const Tensor& table, std::span<const int32_t> ids, Tensor&
         }
     }
     out.resize({n, hidden});
+    if (table.dtype() != DType::f32) {  // a bf16 / f16 table (weights kept as stored): widen the gathered rows
+        if (!table.is_contiguous() || table.dtype() == DType::i8) {
+            throw Error(std::string("embedding_lookup: a ") + dtype_name(table.dtype()) + " table must be contiguous bf16 or f16");
+        }
+        const auto* rows = static_cast<const uint16_t*>(table.raw());
+        for (int64_t i = 0; i < n; ++i) {
+            convert_to_float(rows + ids[i] * hidden, table.dtype(), out.data() + i * hidden, static_cast<size_t>(hidden));
+        }
+        return;
+    }
     const auto src = table.matrix();
     auto dst = out.matrix();
     for (int64_t i = 0; i < n; ++i) dst.row(i) = src.row(ids[i]);
+}
+
+void embedding_row(const Tensor& table, int64_t id, float* out) {
+    const int64_t hidden = table.dim(1);
+    if (table.dtype() == DType::f32) {
+        std::memcpy(out, table.ptr({id, 0}), sizeof(float) * static_cast<size_t>(hidden));
+    } else {
+        const auto* rows = static_cast<const uint16_t*>(table.raw());
+        convert_to_float(rows + id * hidden, table.dtype(), out, static_cast<size_t>(hidden));
+    }
 }
 
 void sinusoidal_position_encoding(int64_t num_positions, int64_t dim, int64_t first_position,

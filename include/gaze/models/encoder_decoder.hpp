@@ -23,7 +23,7 @@ namespace gaze {
 // An absent bias or gate: shape [0], so ops::linear skips it (a default
 // Tensor is a rank-0 scalar with numel 1, not an empty one).
 inline Tensor absent() { return Tensor(Shape{0}); }
-inline bool is_present(const Tensor& t) { return t.data() != nullptr && t.numel() > 0; }
+inline bool is_present(const Tensor& t) { return t.raw() != nullptr && t.numel() > 0; }
 
 // Layer norm (with a bias) or RMS norm (T5: no bias, no mean).
 struct Norm {
@@ -110,13 +110,5 @@ struct EncoderDecoderParts {
 
 std::unique_ptr<Seq2SeqModel> make_encoder_decoder_model(EncoderDecoderParts parts);
 
-// y = x W^T + b, as Linear::forward; a single row (a decoding step) takes a
-// matrix-vector product per thread, streaming W once (decoding is bound by
-// reading the weights, and a one-row GEMM packs W first: 2-10x slower).
-void project(const Linear& linear, const Tensor& x, Tensor& y);
-
-// Stacks [out_i, in] linears into one (one GEMM for Q, K and V); biases are
-// stacked too, or stay absent when no part has one (T5).
-Linear stack_linears(const std::vector<Linear>& parts);
 
 }  // namespace gaze

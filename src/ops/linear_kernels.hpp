@@ -1,0 +1,48 @@
+#pragma once
+// The kernels behind ops::linear, one function each, and the problem they
+// solve. src/ops/linear.cpp holds the table that picks one per (dtype, rows,
+// CPU); this header is internal to src/ops.
+#include <cstdint>
+
+#include "gaze/ops.hpp"
+
+namespace gaze::ops::kernels {
+
+// y [M, N] = x [M, K] W^T (+ bias [N])
+//   W = weight: [N, K] (out_in) or [K, N] (in_out), in weight.dtype();
+//   int8 weights carry one scale per output row (weight.quant_scales()).
+// x and y are row-major f32 with leading dimensions ldx, ldy. bias may be null.
+struct LinearProblem {
+    const float* x = nullptr;
+    int64_t ldx = 0;
+    const Tensor* weight = nullptr;
+    int64_t ldw = 0;  // the weight's row stride (f32 views may be strided; other dtypes are contiguous)
+    WeightLayout layout = WeightLayout::out_in;
+    const float* bias = nullptr;
+    float* y = nullptr;
+    int64_t ldy = 0;
+    int64_t m = 0, n = 0, k = 0;
+};
+
+// ---- oneDNN matmul (src/ops/linear_onednn.cpp): primitives cached per shape.
+// Each returns false when oneDNN has no implementation for this CPU and
+// dtype (the caller falls back to the next kernel in the table).
+bool onednn_f32(const LinearProblem& p);
+bool onednn_bf16(const LinearProblem& p);  // x rounded to bf16, f32 accumulation
+bool onednn_int8(const LinearProblem& p);  // x quantised per row to int8, int32 accumulation
+
+// ---- our own kernels (src/ops/linear_gemv.cpp) --------------------------------
+// One row (decoding): y = W x streamed at memory bandwidth; W [N, K] bf16,
+// converted to f32 in registers. AVX-512 and AVX2 bodies, chosen at run time.
+// False for an [in, out] weight (the next kernel takes it).
+bool gemv_bf16_avx512(const LinearProblem& p);
+bool gemv_bf16_avx2(const LinearProblem& p);
+// Any rows, any non-f32 weight dtype: W expanded to f32 a panel of output
+// rows at a time, multiplied by the f32 GEMM. Slower than a native kernel,
+// correct on every CPU (the fallback gaze inspect names).
+void expand_panels_then_f32(const LinearProblem& p);
+// The f32 product through OpenBLAS (sgemv for one row, sgemm otherwise), or
+// Eigen when gaze is built without BLAS. Never fails.
+void blas_f32(const LinearProblem& p);
+
+}  // namespace gaze::ops::kernels
