@@ -197,6 +197,19 @@ TEST(Census, ParseCorpusLineGivesTextBlankOrWhyMalformed) {
     EXPECT_THROW(parse_corpus_line("x", CorpusFormat::automatic, "text", text, error), Error);
 }
 
+// Found by fuzz_census_state (10-minute run): a float where an integer belongs
+// (a corpus count of 8.9e125) was cast to int64_t, undefined behaviour.
+TEST(Census, DeserializeRefusesFloatsWhereIntegersBelong) {
+    const std::string empty = CensusState{}.serialize();
+    EXPECT_EQ(CensusState::deserialize(empty, "state").serialize(), empty);
+    for (const char* bytes : {R"({"heads": [], "corpus": [0, 0, 0, 0, 0, 0, 0, 8.9e125], "errors": []})",
+                              R"({"heads": [], "corpus": [0, 0, 0, 0, 0, 0, 0, 0], "errors": [[1e300, "x"]]})"}) {
+        EXPECT_THAT(error_of([&] { (void)CensusState::deserialize(bytes, "ckpt.json"); }),
+                    ::testing::HasSubstr("ckpt.json: expected an integer, found number"))
+            << bytes;
+    }
+}
+
 TEST(Census, MalformedJsonLinesFailWithTheirLineNumberOrAreSkippedAndCounted) {
     GAZE_REQUIRE_FIXTURE(dir, "golden/bert-tiny");
     TempDir tmp;

@@ -17,6 +17,12 @@
 // Last: httplib pulls in <resolv.h>, whose `_res` macro breaks Eigen's headers.
 #include <httplib.h>
 
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define GAZE_TEST_ASAN 1
+#endif
+#endif
+
 namespace gaze::test {
 namespace {
 
@@ -127,7 +133,15 @@ TEST(ServeLoad, MixedRequestsFrom32Clients) {
     EXPECT_GT(by_status[200], 0) << summary;
     for (int refused : {400, 403, 413, 415}) EXPECT_GT(by_status[refused], 0) << refused << " never seen:" << summary;
     ASSERT_GT(rss_before, 0);
+#if defined(__SANITIZE_ADDRESS__) || defined(GAZE_TEST_ASAN)
+    // Under AddressSanitizer (the server is built the same way) freed memory
+    // sits in ASan's quarantine (256 MB by default), so resident memory says
+    // nothing about leaks; LeakSanitizer checks those instead. The bound is
+    // held by the Release run.
+    std::printf("serve load: RSS bound not checked under AddressSanitizer\n");
+#else
     EXPECT_LE(rss_after, rss_before * 11 / 10) << "RSS grew from " << rss_before << " to " << rss_after << " KiB";
+#endif
     EXPECT_EQ(server.stop(SIGTERM), 0) << server.output();
 }
 

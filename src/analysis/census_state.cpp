@@ -60,6 +60,13 @@ nlohmann::json moments_json(const ExactMoments& m) {
     return nlohmann::json::array({m.count, int128_string(m.sum), int128_string(m.sum_squares)});
 }
 
+// An integer field. Checked first: nlohmann's get<int64_t>() of a float such
+// as 8e125 is a float-to-integer cast out of range, which is undefined.
+int64_t integer_of(const nlohmann::json& v, const std::string& what) {
+    if (!v.is_number_integer()) throw Error(what + ": expected an integer, found " + std::string(v.type_name()));
+    return v.get<int64_t>();
+}
+
 ExactMoments moments_from(const nlohmann::json& j, const std::string& what) {
     if (!j.is_array() || j.size() != 3 || !j[0].is_number_integer() || !j[1].is_string() || !j[2].is_string()) {
         throw Error(what + ": malformed moments");
@@ -184,12 +191,12 @@ CensusState CensusState::deserialize(std::string_view bytes, const std::string& 
         for (const auto& hj : j.at("heads")) {
             const auto& site = hj.at("site");
             HeadCensus h;
-            const int stack = site.at(0).get<int>(), kind = site.at(1).get<int>();
+            const int64_t stack = integer_of(site.at(0), what), kind = integer_of(site.at(1), what);
             if (stack < 0 || stack > 1 || kind < 0 || kind > 2) throw Error(what + ": bad head site");
             h.stack = static_cast<Stack>(stack);
             h.kind = static_cast<AttentionKind>(kind);
-            h.layer = site.at(2).get<int>();
-            h.head = site.at(3).get<int>();
+            h.layer = static_cast<int>(integer_of(site.at(2), what));
+            h.head = static_cast<int>(integer_of(site.at(3), what));
             const auto& all = hj.at("all");
             const auto& types = hj.at("types");
             const auto& examples = hj.at("examples");
@@ -205,11 +212,11 @@ CensusState CensusState::deserialize(std::string_view bytes, const std::string& 
                 const auto& e = examples[static_cast<size_t>(s)];
                 CensusExample& x = h.examples[static_cast<size_t>(s)];
                 x.score = e.at(0).get<double>();
-                x.line = e.at(1).get<int64_t>();
+                x.line = integer_of(e.at(1), what);
                 x.text = e.at(2).get<std::string>();
                 x.cut = e.at(3).get<bool>();
             }
-            state.heads[{stack, kind, h.layer, h.head}] = std::move(h);
+            state.heads[{static_cast<int>(stack), static_cast<int>(kind), h.layer, h.head}] = std::move(h);
         }
         const auto& c = j.at("corpus");
         int64_t* fields[] = {&state.corpus.lines,       &state.corpus.texts,           &state.corpus.blank_lines,
@@ -217,10 +224,10 @@ CensusState CensusState::deserialize(std::string_view bytes, const std::string& 
                              &state.corpus.truncated_texts, &state.corpus.truncated_tokens};
         if (c.size() != std::size(fields)) throw Error(what + ": bad corpus counts");
         for (size_t i = 0; i < std::size(fields); ++i) {
-            *fields[i] = c.at(i).get<int64_t>();
+            *fields[i] = integer_of(c.at(i), what);
             if (*fields[i] < 0 || *fields[i] > (int64_t{1} << 56)) throw Error(what + ": corpus count out of range");
         }
-        for (const auto& e : j.at("errors")) state.corpus.errors.emplace_back(e.at(0).get<int64_t>(), e.at(1).get<std::string>());
+        for (const auto& e : j.at("errors")) state.corpus.errors.emplace_back(integer_of(e.at(0), what), e.at(1).get<std::string>());
     } catch (const nlohmann::json::exception& e) {
         throw Error(what + ": not a census state (" + e.what() + ")");
     }
