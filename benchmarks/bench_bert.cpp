@@ -65,6 +65,7 @@ void run_bert(benchmark::State& state, Variant variant, gaze::DType dtype) {
     options.compute_logits = variant == Variant::logits;
     if (variant == Variant::recorder) options.observers = observers;
 
+    const bool fixed = gaze::thread_count_was_set();  // GAZE_THREADS, or automatic (load-adaptive)
     const int threads = gaze::thread_count();
     if (variant == Variant::one_thread) gaze::set_thread_count(1);
     model.forward(input, options);  // warm-up: sizes the reused buffers
@@ -82,7 +83,11 @@ void run_bert(benchmark::State& state, Variant variant, gaze::DType dtype) {
         }
     }
     busy.reset();
-    gaze::set_thread_count(threads);
+    if (fixed) {
+        gaze::set_thread_count(threads);
+    } else {
+        gaze::set_automatic_threads();
+    }
     state.counters["tokens/s"] =
         benchmark::Counter(static_cast<double>(state.range(0)), benchmark::Counter::kIsIterationInvariantRate);
     state.SetLabel(gaze::ops::linear_kernel_name(dtype, state.range(0)));

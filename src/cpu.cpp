@@ -62,8 +62,12 @@ CpuFeatures detect() {
         if (f.isa != before) f.capped_by = "GAZE_CPU_ISA=" + std::string(v);
         // oneDNN dispatches on its own: give it the same ceiling.
         using isa = dnnl::cpu_isa;
-        dnnl::set_max_cpu_isa(rank == 1 ? isa::avx2 : rank == 2 ? isa::avx512_core_vnni
-                              : rank == 3 ? isa::avx512_core_bf16 : isa::all);
+        try {
+            dnnl::set_max_cpu_isa(rank == 1 ? isa::avx2 : rank == 2 ? isa::avx512_core_vnni
+                                  : rank == 3 ? isa::avx512_core_bf16 : isa::all);
+        } catch (const dnnl::error&) {  // oneDNN already ran a kernel: its choice is fixed for this process
+            f.capped_by += " (oneDNN already initialised: its GEMMs keep their own ISA)";
+        }
     }
     return f;
 }

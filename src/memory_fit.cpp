@@ -153,7 +153,7 @@ void check_memory_fit(const std::string& dir, const std::string& dtype_name, uin
         }
     }
     message += fitting.empty() ? "; no smaller dtype would fit either" : "; it would fit with " + fitting;
-    message += "; GAZE_ALLOW_SWAP=1 loads it anyway (slow once it swaps)";
+    message += "; --allow-swap (LoadOptions::allow_swap, GAZE_ALLOW_SWAP=1) loads it anyway (slow once it swaps)";
     throw Error(message);
 }
 

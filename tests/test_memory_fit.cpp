@@ -128,11 +128,19 @@ TEST(MemoryFit, LoadModelRefusesWeightsLargerThanMemory) {
     EXPECT_NE(msg.find("GAZE_ALLOW_SWAP=1"), std::string::npos) << msg;
     // With the check waived, loading goes on (and fails later, on the tensors this folder lacks).
     EXPECT_NO_THROW(check_before_loading(dir.string(), Config::load((dir / "config.json").string()), 4, "f32", true));
+    EXPECT_NE(msg.find("--allow-swap"), std::string::npos) << msg;
     ::setenv("GAZE_ALLOW_SWAP", "1", 1);
     const std::string waived = message_of([&] { load_model(dir.string()); });
     ::unsetenv("GAZE_ALLOW_SWAP");
     EXPECT_EQ(waived.find("the weights need"), std::string::npos) << waived;
     EXPECT_NE(waived.find("missing tensor"), std::string::npos) << waived;
+    LoadOptions swap;
+    swap.allow_swap = true;
+    const std::string allowed = message_of([&] { load_model(dir.string(), swap); });
+    EXPECT_NE(allowed.find("missing tensor"), std::string::npos) << allowed;
+    // In bf16 the same weights (0.75 x the memory) pass the check load_model
+    // runs for LoadOptions{.dtype = bf16} (loading them would really take it).
+    EXPECT_NO_THROW(check_before_loading(dir.string(), Config::load((dir / "config.json").string()), 2, "bf16", false));
     fs::remove_all(dir);
 }
 
