@@ -156,6 +156,12 @@ int default_thread_count() {
         }
         return static_cast<int>(n);
     }
+    // OMP_NUM_THREADS, as every OpenMP program honours it (its first value
+    // when it lists one per nesting level).
+    if (const char* env = std::getenv("OMP_NUM_THREADS"); env && *env) {
+        const long n = std::strtol(env, nullptr, 10);
+        if (n > 0 && n <= 4096) return static_cast<int>(n);
+    }
     cpu_set_t set;
     CPU_ZERO(&set);
     if (sched_getaffinity(0, sizeof set, &set) == 0) return std::max(1, CPU_COUNT(&set));

@@ -57,9 +57,10 @@ void add_engine_options(CLI::App& app) {
 void apply_engine_options() {
     const EngineOptions& o = engine_options();
     const char* env = std::getenv("GAZE_THREADS");
+    const char* omp_env = std::getenv("OMP_NUM_THREADS");
     if (o.threads > 0) {
         set_thread_count(o.threads);
-    } else if (env && *env) {
+    } else if ((env && *env) || (omp_env && *omp_env)) {
         set_thread_count(default_thread_count());  // validates it: a bad value is an error naming GAZE_THREADS
     } else {
         (void)default_thread_count();

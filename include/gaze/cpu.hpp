@@ -26,15 +26,16 @@ const CpuFeatures& cpu_features();
 // Re-reads GAZE_CPU_ISA (tests that set it).
 void reset_cpu_features_for_testing();
 
-// The number of threads gaze uses: GAZE_THREADS if set (> 0), else the CPUs
-// this process may run on (its affinity mask, not the machine's core count:
+// The number of threads gaze uses: GAZE_THREADS if set (> 0), else
+// OMP_NUM_THREADS if set, else the CPUs this process may run on (its affinity mask, not the machine's core count:
 // taskset, cgroups and containers are honoured). Throws naming GAZE_THREADS
 // when it is not a positive integer.
 int default_thread_count();
 // Fixes the thread count for gaze's parallel regions and oneDNN (OpenMP).
 void set_thread_count(int threads);
 int thread_count();
-// Lets gaze choose (the default unless --threads / GAZE_THREADS / set_thread_count):
+// Lets gaze choose (the default unless --threads / GAZE_THREADS / OMP_NUM_THREADS /
+// set_thread_count fix the count):
 // the CPUs this process may run on, minus those other processes kept busy.
 void set_automatic_threads();
 

@@ -43,11 +43,14 @@ std::vector<std::string> known_model_types() {
 }
 
 std::unique_ptr<Model> make_model(const Config& config, Weights weights) {
-    // GAZE_THREADS fixes the thread count (unless a caller chose already);
-    // otherwise gaze adapts it to the load (begin_pass_threads).
+    // GAZE_THREADS or OMP_NUM_THREADS fix the thread count (unless a caller
+    // chose already); otherwise gaze adapts it to the load (begin_pass_threads).
     static const bool threads_chosen = [] {
-        const char* env = std::getenv("GAZE_THREADS");
-        if (!thread_count_was_set() && env && *env) set_thread_count(default_thread_count());
+        const char* gaze_env = std::getenv("GAZE_THREADS");
+        const char* omp_env = std::getenv("OMP_NUM_THREADS");
+        if (!thread_count_was_set() && ((gaze_env && *gaze_env) || (omp_env && *omp_env))) {
+            set_thread_count(default_thread_count());
+        }
         return true;
     }();
     (void)threads_chosen;
