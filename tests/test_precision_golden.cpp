@@ -16,6 +16,9 @@ struct PrecisionCase {
     const char* model;
     DType dtype;
     double attention_bound;
+    // False where the family keeps every layer before the output in f32 (T5
+    // v1.1 in bf16: src/models/t5.cpp), so the attention is f32's exactly.
+    bool attention_changes = true;
 };
 
 class GoldenPrecision : public ::testing::TestWithParam<PrecisionCase> {};
@@ -39,7 +42,11 @@ TEST_P(GoldenPrecision, AttentionAndTopTokenStayWithinTheBounds) {
         if (c.input.batch != 1) continue;  // one sequence each: padding rows are not compared
         const AccuracyReport r = compare_precision(dir, p.dtype, c.input, c.target.ids.empty() ? nullptr : &c.target);
         ASSERT_FALSE(r.layers.empty()) << c.name;
-        EXPECT_GT(r.attention_max_diff, 0.0) << c.name << ": identical to f32, so the precision did not change";
+        if (p.attention_changes) {
+            EXPECT_GT(r.attention_max_diff, 0.0) << c.name << ": identical to f32, so the precision did not change";
+        } else {
+            EXPECT_EQ(r.attention_max_diff, 0.0) << c.name << ": a layer before the output left f32";
+        }
         EXPECT_LE(r.attention_max_diff, p.attention_bound) << c.name;
         EXPECT_EQ(r.confident_agree, r.confident) << c.name << ": top-1 changed where f32 led by > " << r.margin;
         RecordProperty(std::string(c.name) + "_attention_max_diff", std::to_string(r.attention_max_diff));
@@ -54,7 +61,7 @@ std::vector<PrecisionCase> all_cases() {
     std::vector<PrecisionCase> out;
     for (const char* model : {"bert-tiny", "distilbert-tiny", "gpt2-tiny", "t5-tiny", "t5-tiny-gated", "llama-tiny",
                               "llama3-tiny", "mistral-tiny", "qwen2-tiny"}) {
-        out.push_back({model, DType::bf16, 2e-2});
+        out.push_back({model, DType::bf16, 2e-2, std::string(model) != "t5-tiny-gated"});
         // T5 v1.1's gated feed-forward refuses int8 (src/models/t5.cpp): bound 0 = expect the refusal.
         out.push_back({model, DType::i8, std::string(model) == "t5-tiny-gated" ? 0.0 : 5e-2});
     }

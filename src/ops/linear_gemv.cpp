@@ -9,6 +9,8 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
 #include <vector>
 
 #include "linear_kernels.hpp"
@@ -165,9 +167,41 @@ void blas_f32(const LinearProblem& p) {
     f32_product(p.x, p.ldx, p.weight->data(), p.ldw, p.layout == WeightLayout::out_in, p.y, p.ldy, p.m, p.n, p.k, p.bias != nullptr);
 }
 
-void expand_panels_then_f32(const LinearProblem& p) {
-    // Panels of 256 output rows ([256, K] f32: 768 KB at K = 768) stay in L2
-    // while the f32 GEMM reads them; W is [out, in] (int8 always is).
+namespace {
+
+// x as the native kernels see it: rounded to bf16 (onednn-bf16), or quantised
+// per row to int8 and back (onednn-int8). The fallbacks compute with it so that
+// a CPU without those instructions gets the numbers of one that has them (and
+// the precision tests bound what every machine computes, not just this one).
+const float* native_input(const LinearProblem& p, DType dtype, std::vector<float>& buffer) {
+    buffer.resize(static_cast<size_t>(p.m * p.k));
+    float* out = buffer.data();
+#pragma omp parallel for schedule(static) if (p.m * p.k > (1 << 16))
+    for (int64_t r = 0; r < p.m; ++r) {
+        const float* row = p.x + r * p.ldx;
+        float* dst = out + r * p.k;
+        if (dtype == DType::bf16) {
+            for (int64_t j = 0; j < p.k; ++j) dst[j] = bf16_to_float(float_to_bf16(row[j]));
+            continue;
+        }
+        float largest = 0.0f;
+        bool finite = true;
+        for (int64_t j = 0; j < p.k; ++j) {
+            finite = finite && std::isfinite(row[j]);
+            largest = std::max(largest, std::fabs(row[j]));
+        }
+        const float scale = largest > 0.0f ? largest / 127.0f : 1.0f;
+        const float inverse = 1.0f / scale;  // the same rounding as onednn_int8's
+        for (int64_t j = 0; j < p.k; ++j) {
+            dst[j] = finite ? scale * std::nearbyint(row[j] * inverse) : std::numeric_limits<float>::quiet_NaN();
+        }
+    }
+    return out;
+}
+
+
+// W widened to f32 a panel of output rows at a time, times x in f32.
+void multiply_expanded(const LinearProblem& p) {
     constexpr int64_t kPanel = 256;
     const Tensor& w = *p.weight;
     const bool out_in = p.layout == WeightLayout::out_in;
@@ -199,6 +233,20 @@ void expand_panels_then_f32(const LinearProblem& p) {
         if (p.bias) write_bias_rows(p, first, rows);
         f32_product(p.x, p.ldx, expanded, p.k, true, p.y + first, p.ldy, p.m, rows, p.k, p.bias != nullptr);
     }
+}
+
+}  // namespace
+
+void expand_panels_then_f32(const LinearProblem& p) {
+    // One bf16 row stays f32 (as gemv-bf16 computes it); more rows, and int8
+    // always, see x as the native kernels do.
+    thread_local std::vector<float> x_native;
+    LinearProblem q = p;
+    if (p.weight->dtype() == DType::i8 || p.m > 1) {
+        q.x = native_input(p, p.weight->dtype(), x_native);
+        q.ldx = p.k;
+    }
+    multiply_expanded(q);
 }
 
 }  // namespace gaze::ops::kernels
