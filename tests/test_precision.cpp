@@ -117,7 +117,8 @@ class LinearDType : public ::testing::TestWithParam<LinearCase> {};
 // Awkward sizes: one row (the GEMV kernels), rows and widths off every vector
 // width and panel size, K below one vector.
 TEST_P(LinearDType, EveryDtypeMatchesTheF32ReferenceWithinItsRoundingBound) {
-    const auto [m, n, k] = GetParam();
+    // Plain variables, not a structured binding: clang 14 cannot capture those in the lambda below.
+    const int64_t m = GetParam().m, n = GetParam().n, k = GetParam().k;
     std::mt19937 rng(static_cast<uint32_t>(m * 1000 + n * 10 + k));
     const Tensor x = random_tensor({m, k}, rng), w = random_tensor({n, k}, rng), bias = random_tensor({n}, rng);
     for (const bool with_bias : {true, false}) {
