@@ -176,6 +176,7 @@ namespace {
 const float* native_input(const LinearProblem& p, DType dtype, std::vector<float>& buffer) {
     buffer.resize(static_cast<size_t>(p.m * p.k));
     float* out = buffer.data();
+    thread_local std::vector<int8_t> quantised;  // per OpenMP thread: one row each
 #pragma omp parallel for schedule(static) if (p.m * p.k > (1 << 16))
     for (int64_t r = 0; r < p.m; ++r) {
         const float* row = p.x + r * p.ldx;
@@ -184,17 +185,9 @@ const float* native_input(const LinearProblem& p, DType dtype, std::vector<float
             for (int64_t j = 0; j < p.k; ++j) dst[j] = bf16_to_float(float_to_bf16(row[j]));
             continue;
         }
-        float largest = 0.0f;
-        bool finite = true;
-        for (int64_t j = 0; j < p.k; ++j) {
-            finite = finite && std::isfinite(row[j]);
-            largest = std::max(largest, std::fabs(row[j]));
-        }
-        const float scale = largest > 0.0f ? largest / 127.0f : 1.0f;
-        const float inverse = 1.0f / scale;  // the same rounding as onednn_int8's
-        for (int64_t j = 0; j < p.k; ++j) {
-            dst[j] = finite ? scale * std::nearbyint(row[j] * inverse) : std::numeric_limits<float>::quiet_NaN();
-        }
+        quantised.resize(static_cast<size_t>(p.k));
+        const float scale = quantize_row_int8(row, p.k, quantised.data());  // NaN for a non-finite row
+        for (int64_t j = 0; j < p.k; ++j) dst[j] = scale * quantised[static_cast<size_t>(j)];
     }
     return out;
 }

@@ -24,6 +24,12 @@ struct LinearProblem {
     int64_t m = 0, n = 0, k = 0;
 };
 
+// One activation row to int8, symmetric: scale = max |x| / 127, out = round(x / scale).
+// Returns the scale, or NaN (and zeros in `out`) when the row holds a NaN or an
+// infinity, so the product's row is NaN rather than garbage. onednn_int8 and
+// the fallback's emulation of it both quantise with this.
+float quantize_row_int8(const float* row, int64_t k, int8_t* out);
+
 // ---- oneDNN matmul (src/ops/linear_onednn.cpp): primitives cached per shape.
 // Each returns false when oneDNN has no implementation for this CPU and
 // dtype (the caller falls back to the next kernel in the table).

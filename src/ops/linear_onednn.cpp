@@ -100,6 +100,23 @@ T* scratch(std::vector<T>& buffer, size_t n) {
 
 }  // namespace
 
+float quantize_row_int8(const float* row, int64_t k, int8_t* out) {
+    float largest = 0.0f;
+    bool finite = true;
+    for (int64_t j = 0; j < k; ++j) {
+        finite = finite && std::isfinite(row[j]);
+        largest = std::max(largest, std::fabs(row[j]));
+    }
+    if (!finite) {
+        std::fill_n(out, k, int8_t{0});
+        return std::numeric_limits<float>::quiet_NaN();
+    }
+    const float scale = largest > 0.0f ? largest / 127.0f : 1.0f;
+    const float inverse = 1.0f / scale;
+    for (int64_t j = 0; j < k; ++j) out[j] = static_cast<int8_t>(std::nearbyint(row[j] * inverse));
+    return scale;
+}
+
 bool onednn_f32(const LinearProblem& p) {
     const Entry& e = primitive(key_for(p, dt::f32, dt::f32, dt::f32, p.ldx, p.ldy, p.bias != nullptr));
     if (!e.available) return false;
@@ -132,24 +149,7 @@ bool onednn_int8(const LinearProblem& p) {
     float* sx = scratch(row_scales, static_cast<size_t>(p.m));
     int32_t* acc = scratch(sums, static_cast<size_t>(p.m * p.n));
 #pragma omp parallel for schedule(static) if (p.m * p.k > (1 << 16))
-    for (int64_t r = 0; r < p.m; ++r) {
-        const float* row = p.x + r * p.ldx;
-        float largest = 0.0f;
-        bool finite = true;
-        for (int64_t j = 0; j < p.k; ++j) {
-            finite = finite && std::isfinite(row[j]);
-            largest = std::max(largest, std::fabs(row[j]));
-        }
-        if (!finite) {  // a NaN or inf activation: the output row is NaN, not garbage
-            std::fill_n(x + r * p.k, p.k, int8_t{0});
-            sx[r] = std::numeric_limits<float>::quiet_NaN();
-            continue;
-        }
-        const float scale = largest > 0.0f ? largest / 127.0f : 1.0f;
-        const float inverse = 1.0f / scale;
-        sx[r] = scale;
-        for (int64_t j = 0; j < p.k; ++j) x[r * p.k + j] = static_cast<int8_t>(std::nearbyint(row[j] * inverse));
-    }
+    for (int64_t r = 0; r < p.m; ++r) sx[r] = quantize_row_int8(p.x + r * p.ldx, p.k, x + r * p.k);
     execute(e, x, p.weight->raw(), nullptr, acc);
     const float* sw = p.weight->quant_scales()->data();
 #pragma omp parallel for schedule(static) if (p.m * p.n > (1 << 15))
