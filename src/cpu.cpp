@@ -114,8 +114,8 @@ int measure_available_threads() {
     static bool have_last = false;
     std::lock_guard<std::mutex> lock(mutex);
     const auto now = std::chrono::steady_clock::now();
-    const int allowed = default_thread_count();
     if (have_last && now - last_time < std::chrono::milliseconds(100)) return automatic_count.load();
+    const int allowed = default_thread_count();  // the affinity mask, re-read with the load
     CpuTimes t;
     int choice = allowed;
     if (read_cpu_times(t)) {
