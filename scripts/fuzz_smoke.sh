@@ -12,7 +12,9 @@
 # Configures with the `asan` preset of CMakePresets.json (build-asan, clang++):
 # the same instrumented library scripts/sanitize.sh tests, built once.
 # Environment: FUZZ_SECONDS (per target, default 15: keeps CI's total for
-# every target under ~3 minutes), FUZZ_RSS_MB (2048), FUZZ_JOBS (build
+# every target under ~3 minutes), FUZZ_SEED (libFuzzer's -seed: 1 under CI=true, so
+# a CI run tries the same inputs each time and cannot fail on a roll of the dice;
+# 0, a random seed, elsewhere), FUZZ_RSS_MB (2048), FUZZ_JOBS (build
 # parallelism, default 2), FUZZ_OUT (a folder that keeps each target's log
 # and grown corpus, and summary.tsv: executions, cov, ft, new units; default:
 # a scratch folder removed at the end). Found inputs worth keeping go to
@@ -24,6 +26,7 @@ cd "$root"
 build="$root/build-asan"  # the asan preset's binaryDir
 seconds="${FUZZ_SECONDS:-15}"
 rss_mb="${FUZZ_RSS_MB:-2048}"
+if [ "${CI:-}" = "true" ]; then seed="${FUZZ_SEED:-1}"; else seed="${FUZZ_SEED:-0}"; fi
 jobs="${FUZZ_JOBS:-2}"
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then targets=(fuzz_safetensors fuzz_config fuzz_tokenizer fuzz_bpe fuzz_sentencepiece fuzz_census_state fuzz_serve_request fuzz_index fuzz_tokenizer_json fuzz_chat_template fuzz_census_line); fi
@@ -82,7 +85,7 @@ for target in "${targets[@]}"; do
   log="$scratch/$target.log"
   echo "== $target: ${seconds}s on $(find "$work" -type f | wc -l) seeds"
   status=0
-  GAZE_SHARED_DIR="$shared" "$build/fuzz/$target" "$work" "${dict[@]}" -max_total_time="$seconds" -rss_limit_mb="$rss_mb" \
+  GAZE_SHARED_DIR="$shared" "$build/fuzz/$target" "$work" "${dict[@]}" -max_total_time="$seconds" -seed="$seed" -rss_limit_mb="$rss_mb" \
       -timeout=10 -max_len=8192 -print_final_stats=1 -artifact_prefix="$artifacts" >"$log" 2>&1 || status=$?
   if [ "$status" -ne 0 ] || ls "$artifacts" | grep -q .; then
     echo "!! $target FAILED (exit $status); last lines of its log:"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the `asan` preset (build-asan, clang: ASan + LSan + UBSan, -O1 -g) and runs
+# Builds the `asan` preset (build-asan, clang: ASan + LSan + UBSan, -O1, line tables) and runs
 # the whole gaze_tests binary under it. Exits non-zero when the build fails,
 # a test fails, or any sanitizer reports anything, in the test binary or in a
 # process it starts (the CLI tests run gaze_cli, built with the same flags).

@@ -38,6 +38,8 @@ TEST(ChatTemplate, Llama2WithAndWithoutSystem) {
               // content.strip() trims the joined "<<SYS>>...\n\n" + content, not the user text inside it
               "<s>[INST] <<SYS>>\nBe brief.\n<</SYS>>\n\n Hi there [/INST] Hello! </s><s>[INST] Bye [/INST]");
     EXPECT_THROW(t.apply({{"user", "a"}, {"user", "b"}}), Error);
+    // Alone, the system message has no user turn to go into: refused, not dropped (found by fuzz_chat_template).
+    EXPECT_THROW(t.apply({{"system", "Be brief."}}), Error);
 }
 
 TEST(ChatTemplate, MistralInst) {

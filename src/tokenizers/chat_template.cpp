@@ -160,6 +160,9 @@ std::string ChatTemplate::apply(const std::vector<ChatMessage>& messages, bool a
         case ChatFormat::Llama2: {
             // A leading system message goes inside the first [INST] between <<SYS>> markers.
             const bool has_system = messages[0].role == "system";
+            // The template puts the system message inside the first user turn: alone it would vanish.
+            if (has_system && messages.size() == 1)
+                throw Error(source_ + ": chat_template: a Llama 2 system message needs a user message after it");
             require_alternating(messages, has_system ? 1 : 0, source_);
             for (size_t i = has_system ? 1 : 0; i < messages.size(); ++i) {
                 std::string content = messages[i].content;
