@@ -67,6 +67,7 @@ Linear Linear::concat_outputs(const std::vector<Linear>& parts) {
         const auto* src = static_cast<const std::byte*>(w.raw());
         auto* dst = static_cast<std::byte*>(fused.weight.raw()) + static_cast<size_t>(row) * row_bytes;
         std::memcpy(dst, src, row_bytes * static_cast<size_t>(p.weight.dim(0)));
+        w.release_mapped_pages();  // the fused copy replaces a memory-mapped part (bf16 as stored)
         if (dtype == DType::i8) {
             std::memcpy(scales.data() + row, p.weight.quant_scales()->data(), sizeof(float) * static_cast<size_t>(p.weight.dim(0)));
         }

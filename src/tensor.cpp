@@ -1,6 +1,10 @@
 #include "gaze/tensor.hpp"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdint>
 #include <cmath>
 #include <new>
 #include <cstring>
@@ -318,6 +322,20 @@ void check_shape(const Tensor& t, const Shape& expected, const std::string& what
     if (t.shape() != expected) {
         throw Error(what + ": shape " + t.shape().str() + ", expected " + expected.str());
     }
+}
+
+bool Tensor::release_mapped_pages() const {
+#ifdef MADV_PAGEOUT
+    if (owns_storage() || !is_contiguous() || nbytes() < (size_t{1} << 20)) return false;
+    const auto page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+    if (page == 0) return false;
+    // Whole pages inside the tensor only: its neighbours in the file are left alone.
+    const auto begin = (reinterpret_cast<uintptr_t>(data_) + page - 1) / page * page;
+    const auto end = (reinterpret_cast<uintptr_t>(data_) + nbytes()) / page * page;
+    return end > begin && madvise(reinterpret_cast<void*>(begin), end - begin, MADV_PAGEOUT) == 0;  // EINVAL before Linux 5.4
+#else
+    return false;
+#endif
 }
 
 }  // namespace gaze

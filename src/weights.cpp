@@ -158,12 +158,24 @@ const Tensor& Weights::stored(const std::string& name, const Shape& expected) co
 
 Tensor Weights::get(const std::string& name, const Shape& expected) const { return stored(name, expected).to_float(); }
 
+namespace {
+
+// A converted copy replaces the stored bytes: when those are a memory-mapped
+// file's, they need not stay resident (an int8 model read from bf16 then holds
+// its int8 weights, not the file's pages too).
+Tensor replacing(const Tensor& stored, Tensor converted) {
+    if (converted.raw() != stored.raw()) stored.release_mapped_pages();
+    return converted;
+}
+
+}  // namespace
+
 Tensor Weights::get_matrix(const std::string& name, const Shape& expected) const {
     const Tensor& t = stored(name, expected);
     switch (matrix_dtype_) {
-        case DType::f32: return t.to_float();
-        case DType::bf16: return t.dtype() == DType::bf16 ? t : t.to(DType::bf16);
-        case DType::i8: return quantize_rows(t, source_ + ": tensor '" + name + "'");
+        case DType::f32: return replacing(t, t.to_float());
+        case DType::bf16: return t.dtype() == DType::bf16 ? t : replacing(t, t.to(DType::bf16));
+        case DType::i8: return replacing(t, quantize_rows(t, source_ + ": tensor '" + name + "'"));
         case DType::f16: break;
     }
     throw Error(std::string("get_matrix: f16 is a storage dtype, not a compute dtype"));
@@ -171,8 +183,8 @@ Tensor Weights::get_matrix(const std::string& name, const Shape& expected) const
 
 Tensor Weights::get_table(const std::string& name, const Shape& expected) const {
     const Tensor& t = stored(name, expected);
-    if (table_dtype() == DType::f32) return t.to_float();
-    return t.dtype() == DType::bf16 ? t : t.to(DType::bf16);
+    if (table_dtype() == DType::f32) return replacing(t, t.to_float());
+    return t.dtype() == DType::bf16 ? t : replacing(t, t.to(DType::bf16));
 }
 
 void Weights::add(const std::string& name, Tensor tensor) { tensors_[name] = std::move(tensor); }

@@ -195,14 +195,14 @@ TEST(CpuFeatures, TheChosenIsaIsOneTheCpuHas) {
     EXPECT_GE(default_thread_count(), 1);
 }
 
-// Resident anonymous memory (kB) from /proc/self/status: what copies cost,
-// excluding the file-backed pages of a mapping.
-int64_t rss_anon_kb() {
+// Resident memory (kB) from /proc/self/status: "RssAnon:" is what copies
+// cost, "RssFile:" the file-backed pages of the mappings.
+int64_t rss_kb(const std::string& field) {
     std::ifstream in("/proc/self/status");
     std::string key;
     int64_t value = -1;
     while (in >> key) {
-        if (key == "RssAnon:") {
+        if (key == field) {
             in >> value;
             return value;
         }
@@ -210,6 +210,7 @@ int64_t rss_anon_kb() {
     }
     return value;
 }
+int64_t rss_anon_kb() { return rss_kb("RssAnon:"); }
 
 // A BERT-shaped bf16 checkpoint of ~190 MB (12 layers of width 768, a small
 // vocabulary): loaded as bf16 it must stay mapped, not copied to f32.
@@ -243,6 +244,34 @@ TEST(Bf16Checkpoint, LoadsWithoutAnF32Copy) {
     const int64_t before_f32 = rss_anon_kb();
     auto f32 = load_model(tmp.path().string());
     EXPECT_GT(rss_anon_kb() - before_f32, file_kb * 3 / 2) << "the f32 load should hold an f32 copy";
+}
+
+// A matrix converted from a memory-mapped file (here bf16 -> int8) no longer
+// needs the file's pages: the load drops them from the resident set.
+TEST(Bf16Checkpoint, ConvertedTensorsReleaseTheFilePages) {
+    TempDir tmp;
+    std::mt19937 rng(3);
+    Weights random;
+    random.add_random("w", {2048, 4096}, rng, 0.02f);  // 16 MiB in bf16
+    write_safetensors(tmp.file("w.safetensors"), {{"w", random.get("w", {2048, 4096}).to(DType::bf16)}});
+    Weights w = Weights::open_file(tmp.file("w.safetensors"));
+    w.set_matrix_dtype(DType::bf16);
+    const Tensor stored = w.get_matrix("w", {2048, 4096});  // bf16: the mapping itself
+    ASSERT_EQ(stored.dtype(), DType::bf16);
+    ASSERT_FALSE(stored.owns_storage());
+    double sum = 0;
+    for (int64_t i = 0; i < stored.numel(); i += 1024) sum += static_cast<double>(stored.data_as<uint16_t>()[i]);
+    EXPECT_GT(sum, 0);  // every page touched: resident
+    const int64_t touched = rss_kb("RssFile:");
+    w.set_matrix_dtype(DType::i8);
+    const Tensor quantised = w.get_matrix("w", {2048, 4096});
+    EXPECT_EQ(quantised.dtype(), DType::i8);
+    const int64_t after = rss_kb("RssFile:");
+    // Asked again only to learn whether this kernel takes the advice at all.
+    if (!stored.release_mapped_pages()) GTEST_SKIP() << "this kernel refuses MADV_PAGEOUT (Linux < 5.4): nothing to check";
+    EXPECT_LT(after, touched - 12 * 1024) << "get_matrix(int8) left the 16 MiB of file pages resident";
+    EXPECT_EQ(stored.data_as<uint16_t>()[5], random.get("w", {2048, 4096}).to(DType::bf16).data_as<uint16_t>()[5])
+        << "a released page reads back the file's bytes";
 }
 
 }  // namespace

@@ -83,6 +83,12 @@ public:
     bool owns_storage() const { return owned_ != nullptr; }
     // Owned storage that no other tensor (copy or view) shares: safe to reuse.
     bool storage_unique() const { return owned_ != nullptr && owned_.use_count() == 1; }
+    // For a view of a memory-mapped checkpoint whose bytes have been copied or
+    // converted: drops its pages from the process's resident set (MADV_PAGEOUT;
+    // clean file pages, so nothing is lost and a later read faults them back).
+    // Does nothing for owned storage, small tensors (< 1 MiB) or kernels
+    // before Linux 5.4; returns whether the kernel took the advice.
+    bool release_mapped_pages() const;
 
     float* data() { return static_cast<float*>(checked_f32()); }
     const float* data() const { return static_cast<const float*>(const_cast<Tensor*>(this)->checked_f32()); }
