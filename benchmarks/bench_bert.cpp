@@ -70,7 +70,14 @@ void run_bert(benchmark::State& state, Variant variant, gaze::DType dtype) {
     if (variant == Variant::one_thread) gaze::set_thread_count(1);
     model.forward(input, options);  // warm-up: sizes the reused buffers
     std::unique_ptr<gaze::bench::BusyCore> busy;
-    if (variant == Variant::busy_core) busy = std::make_unique<gaze::bench::BusyCore>();
+    if (variant == Variant::busy_core) {
+        // Steady state under load: automatic mode measures the load over the window since its
+        // last look (>= 100 ms), so the first pass after the spinner starts still runs the old
+        // count. Let one window see the spinner, then one untimed pass adopt the new count.
+        busy = std::make_unique<gaze::bench::BusyCore>();
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        model.forward(input, options);
+    }
     for (auto _ : state) {
         gaze::ForwardResult result = model.forward(input, options);
         benchmark::DoNotOptimize(result.last_hidden_state.data());

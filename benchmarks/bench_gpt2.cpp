@@ -12,15 +12,9 @@
 //   OMP_NUM_THREADS=2 ./gaze_benchmarks --benchmark_filter=BM_Gpt2
 #include <benchmark/benchmark.h>
 
-#include <memory>
-#include <random>
-#include <vector>
-
 #include "bench_support.hpp"
 #include "gaze/generation.hpp"
-#include "gaze/ops.hpp"
 #include "gaze/models/gpt2.hpp"
-#include "gaze/observers/recorder.hpp"
 
 namespace {
 
@@ -31,59 +25,11 @@ gaze::CausalLM& gpt2_small(gaze::DType dtype) {
                                                         [&] { return gaze::random_gpt2_weights(shape, 1234); }));
 }
 
-gaze::Tokens prompt_of_length(int64_t n) {
-    std::mt19937 rng(static_cast<uint32_t>(n));
-    std::uniform_int_distribution<int32_t> word(0, 50000);
-    std::vector<int32_t> ids(static_cast<size_t>(n));
-    for (auto& id : ids) id = word(rng);
-    return gaze::Tokens::from_ids(ids);
-}
-
-void run_prefill(benchmark::State& state, gaze::DType dtype) {
-    gaze::CausalLM& model = gpt2_small(dtype);
-    const gaze::Tokens prompt = prompt_of_length(state.range(0));
-    gaze::KVCache cache = model.make_cache(1, prompt.length);
-    gaze::Tensor logits;
-    for (auto _ : state) {
-        cache.length = 0;
-        model.extend(prompt, cache, {}, logits);
-        benchmark::DoNotOptimize(logits.data());
-    }
-    state.counters["tokens/s"] =
-        benchmark::Counter(static_cast<double>(state.range(0)), benchmark::Counter::kIsIterationInvariantRate);
-}
-
-// One decode step on top of a cache of `ctx` positions: the context is built
-// once; each iteration rewinds the cache by one position and feeds the last token.
-void run_decode(benchmark::State& state, bool observed, gaze::DType dtype) {
-    gaze::CausalLM& model = gpt2_small(dtype);
-    const int64_t ctx = state.range(0);
-    const gaze::Tokens context = prompt_of_length(ctx + 1);
-    gaze::KVCache cache = model.make_cache(1, ctx + 1);
-    gaze::Tensor logits;
-    std::vector<int32_t> prefix = context.ids;
-    prefix.pop_back();
-    model.extend(gaze::Tokens::from_ids(prefix), cache, {}, logits);
-
-    gaze::AttentionRecorder recorder;  // empty request: every layer and head
-    gaze::AttentionObserver* observers[] = {&recorder};
-    gaze::StepOptions options;
-    if (observed) options.observers = observers;
-    int step = 1;
-    for (auto _ : state) {
-        cache.length = ctx;
-        options.step = step++;
-        model.extend(context, cache, options, logits);
-        benchmark::DoNotOptimize(logits.data());
-        recorder.clear();
-    }
-    state.counters["tokens/s"] = benchmark::Counter(1.0, benchmark::Counter::kIsIterationInvariantRate);
-    state.SetLabel(gaze::ops::linear_kernel_name(dtype, 1));
-}
+constexpr int32_t kVocab = 50257;
 
 void BM_Gpt2Generate(benchmark::State& state) {
     gaze::CausalLM& model = gpt2_small(gaze::DType::f32);
-    const gaze::Tokens prompt = prompt_of_length(128);
+    const gaze::Tokens prompt = gaze::bench::random_prompt(128, kVocab);
     gaze::GenerationOptions options;
     options.max_new_tokens = 64;
     double decode_ms = 0;
@@ -101,11 +47,13 @@ void BM_Gpt2Generate(benchmark::State& state) {
 const bool registered = [] {
     for (const gaze::DType dtype : gaze::bench::kDtypes) {
         benchmark::RegisterBenchmark(gaze::bench::named("BM_Gpt2Prefill", dtype).c_str(),
-                                     [dtype](benchmark::State& s) { run_prefill(s, dtype); })
+                                     [dtype](benchmark::State& s) { gaze::bench::time_prefill(s, gpt2_small(dtype), kVocab, false); })
             ->Arg(128)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2.0);
         for (const bool observed : {false, true}) {
             benchmark::RegisterBenchmark(gaze::bench::named(observed ? "BM_Gpt2DecodeObserved" : "BM_Gpt2Decode", dtype).c_str(),
-                                         [dtype, observed](benchmark::State& s) { run_decode(s, observed, dtype); })
+                                         [dtype, observed](benchmark::State& s) {
+                                             gaze::bench::time_decode(s, gpt2_small(dtype), kVocab, observed, dtype);
+                                         })
                 ->Arg(128)->Arg(512)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2.0);
         }
     }

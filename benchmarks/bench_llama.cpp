@@ -9,12 +9,24 @@
 // benchmark above what it held before (VmHWM, reset through
 // /proc/self/clear_refs), and inputs_MB, what q, k, v and the output take.
 //   OMP_NUM_THREADS=2 ./gaze_benchmarks --benchmark_filter=BM_LongAttention --benchmark_repetitions=1
+//
+// The whole TinyLlama-1.1B shape (22 layers, hidden 2048, 32 heads, 4 kv heads,
+// FFN 5632, vocab 32000, untied head), random weights made in memory, in f32,
+// bf16 and int8 (BM_TinyLlamaDecode/bf16/1024):
+//   BM_TinyLlamaPrefill/128             one forward over a 128-token prompt
+//   BM_TinyLlamaDecode/ctx              one token with ctx positions cached (128, 1024)
+//   BM_TinyLlama{Prefill,Decode}Observed  the same with an AttentionRecorder on every head
+// One model per dtype stays loaded (about 10 GiB for the three: run it on a
+// machine with 12 GiB free). Peak resident memory of a real load (a bf16
+// checkpoint on disk, memory-mapped) is measured by benchmarks/tinyllama_memory.sh.
+//   OMP_NUM_THREADS=2 ./gaze_benchmarks --benchmark_filter=BM_TinyLlama
 #include <benchmark/benchmark.h>
 
-#include <fstream>
 #include <random>
 #include <string>
 
+#include "bench_support.hpp"
+#include "gaze/models/llama.hpp"
 #include "gaze/observer.hpp"
 #include "gaze/observers/recorder.hpp"
 #include "gaze/observers/statistics.hpp"
@@ -23,17 +35,8 @@ namespace {
 
 constexpr int kHeads = 32, kHeadDim = 64;
 
-// Resident memory in MB: "VmRSS" now or "VmHWM" (the peak since the last reset).
-double resident_mb(const std::string& field) {
-    std::ifstream status("/proc/self/status");
-    std::string line;
-    while (std::getline(status, line)) {
-        if (line.rfind(field + ":", 0) == 0) return std::stod(line.substr(field.size() + 1)) / 1024.0;
-    }
-    return 0;
-}
-
-void reset_peak() { std::ofstream("/proc/self/clear_refs") << "5"; }
+using gaze::bench::reset_peak;
+using gaze::bench::resident_mb;
 
 gaze::Tokens tokens_of_length(int64_t n) { return gaze::Tokens::from_ids(std::vector<int32_t>(static_cast<size_t>(n), 1)); }
 
@@ -82,6 +85,33 @@ void BM_LongAttentionRecorder(benchmark::State& state) {
     gaze::AttentionRecorder recorder;
     run_long_attention(state, &recorder);
 }
+
+// TinyLlama-1.1B's shape, built once per dtype on first use (random init of
+// 1.1 B parameters takes ~20 s).
+constexpr int32_t kTinyLlamaVocab = 32000;
+
+gaze::CausalLM& tinyllama(gaze::DType dtype) {
+    const gaze::LlamaShape shape{.vocab = kTinyLlamaVocab, .hidden = 2048, .intermediate = 5632, .layers = 22,
+                                 .heads = 32, .kv_heads = 4, .positions = 2048};
+    return gaze::as_causal_lm(gaze::bench::cached_model("tinyllama", dtype, [&] { return gaze::llama_config(shape); },
+                                                        [&] { return gaze::random_llama_weights(shape, 11); }));
+}
+
+const bool tinyllama_registered = [] {
+    for (const gaze::DType dtype : gaze::bench::kDtypes) {
+        for (const bool observed : {false, true}) {
+            const char* prefill = observed ? "BM_TinyLlamaPrefillObserved" : "BM_TinyLlamaPrefill";
+            benchmark::RegisterBenchmark(gaze::bench::named(prefill, dtype).c_str(), [dtype, observed](benchmark::State& s) {
+                gaze::bench::time_prefill(s, tinyllama(dtype), kTinyLlamaVocab, observed);
+            })->Arg(128)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3);
+            const char* decode = observed ? "BM_TinyLlamaDecodeObserved" : "BM_TinyLlamaDecode";
+            benchmark::RegisterBenchmark(gaze::bench::named(decode, dtype).c_str(), [dtype, observed](benchmark::State& s) {
+                gaze::bench::time_decode(s, tinyllama(dtype), kTinyLlamaVocab, observed, dtype);
+            })->Arg(128)->Arg(1024)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(8);
+        }
+    }
+    return true;
+}();
 
 BENCHMARK(BM_LongAttention)->Arg(1024)->Arg(4096)->Unit(benchmark::kMillisecond)->Iterations(1);
 BENCHMARK(BM_LongAttentionStatistics)->Arg(1024)->Arg(4096)->Unit(benchmark::kMillisecond)->Iterations(1);
