@@ -173,6 +173,31 @@ INSTANTIATE_TEST_SUITE_P(Sizes, LinearDType,
                                     std::to_string(info.param.k);
                          });
 
+// One int8 row (gemv-int8-vnni on a VNNI CPU) against the same row inside a
+// two-row product (onednn-int8): both sum x8 * w8 exactly in int32 and scale
+// alike, so decoding computes what prefill computes, to the last bit. K runs
+// past one 64-byte vector with a tail; N leaves rows after the last group of 4.
+TEST(LinearDType, Int8OneRowEqualsTheSameRowOfAGemmExactly) {
+    if (!cpu_features().avx512_vnni) GTEST_SKIP() << "no AVX512-VNNI: one int8 row takes the f32 fallback here";
+    std::mt19937 rng(5);
+    for (const int64_t k : {int64_t{1}, int64_t{63}, int64_t{64}, int64_t{200}, int64_t{2048}}) {
+        const Tensor q = quantize_rows(random_tensor({203, k}, rng), "w"), bias = random_tensor({203}, rng);
+        const Tensor row = random_tensor({1, k}, rng);
+        Tensor two({2, k});
+        for (int64_t j = 0; j < k; ++j) two.at({0, j}) = two.at({1, j}) = row.at({0, j});
+        Tensor one_out, two_out;
+        ops::linear(row, q, bias, ops::WeightLayout::out_in, one_out);
+        ops::linear(two, q, bias, ops::WeightLayout::out_in, two_out);
+        EXPECT_EQ(ops::linear_kernel_name(DType::i8, 1), "gemv-int8-vnni");
+        for (int64_t c = 0; c < 203; ++c) ASSERT_EQ(one_out.at({0, c}), two_out.at({0, c})) << "K " << k << ", column " << c;
+    }
+    Tensor bad = random_tensor({1, 70}, rng);
+    bad.at({0, 69}) = INFINITY;
+    Tensor y;
+    ops::linear(bad, quantize_rows(random_tensor({9, 70}, rng), "w"), Tensor(), ops::WeightLayout::out_in, y);
+    for (int64_t c = 0; c < 9; ++c) EXPECT_TRUE(std::isnan(y.at({0, c}))) << "an infinite activation must give NaN, column " << c;
+}
+
 TEST(LinearDType, NaNActivationsGiveNaNRowsInInt8NotGarbage) {
     std::mt19937 rng(3);
     Tensor x = random_tensor({2, 16}, rng);

@@ -31,6 +31,7 @@ bool one_row_avx2(const CpuFeatures& cpu, int64_t rows) { return rows == 1 && cp
 // errors 10x the rounding bound on AVX2): int8 goes through oneDNN only with
 // VNNI / AMX-INT8, elsewhere its weights are widened to f32.
 bool int8_dot_products(const CpuFeatures& cpu, int64_t) { return cpu.avx512_vnni || cpu.amx; }
+bool one_row_vnni(const CpuFeatures& cpu, int64_t rows) { return rows == 1 && cpu.avx512 && cpu.avx512_vnni; }
 // oneDNN 2.6 multiplies bf16 natively with AVX512-BF16 or AMX and emulates it
 // on plain AVX-512; on AVX2 it has no bf16 matmul.
 bool bf16_gemm(const CpuFeatures& cpu, int64_t) { return cpu.avx512; }
@@ -44,6 +45,7 @@ bool infallible(const LinearProblem& p) {
 // Measured choices (benchmarks/README.md): one f32 row goes to OpenBLAS's
 // sgemv, which streams W faster than oneDNN's M = 1 matmul; more rows go to
 // oneDNN, faster than OpenBLAS's sgemm on the 8-512 row shapes of these models.
+// One int8 row goes to gaze's VNNI GEMV for the same reason.
 const LinearKernel kLinearKernels[] = {
     {DType::f32, "openblas-sgemv", one_row, infallible<kernels::blas_f32>},
     {DType::f32, "onednn-f32", many_rows, kernels::onednn_f32},
@@ -52,6 +54,7 @@ const LinearKernel kLinearKernels[] = {
     {DType::bf16, "gemv-bf16-avx2", one_row_avx2, kernels::gemv_bf16_avx2},
     {DType::bf16, "onednn-bf16", bf16_gemm, kernels::onednn_bf16},
     {DType::bf16, "bf16-expanded-to-f32", always, infallible<kernels::expand_panels_then_f32>},
+    {DType::i8, "gemv-int8-vnni", one_row_vnni, kernels::gemv_int8_vnni},
     {DType::i8, "onednn-int8", int8_dot_products, kernels::onednn_int8},
     {DType::i8, "int8-expanded-to-f32", always, infallible<kernels::expand_panels_then_f32>},
 };

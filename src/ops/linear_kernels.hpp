@@ -2,6 +2,7 @@
 // The kernels behind ops::linear, one function each, and the problem they
 // solve. src/ops/linear.cpp holds the table that picks one per (dtype, rows,
 // CPU); this header is internal to src/ops.
+#include <cmath>
 #include <cstdint>
 
 #include "gaze/ops.hpp"
@@ -29,6 +30,12 @@ struct LinearProblem {
 // infinity, so the product's row is NaN rather than garbage. onednn_int8 and
 // the fallback's emulation of it both quantise with this.
 float quantize_row_int8(const float* row, int64_t k, int8_t* out);
+// An int8 product's exact int32 sum scaled back to f32: row scale, channel
+// scale, then the bias, as one explicit fused multiply-add, so that every int8
+// kernel rounds alike (left to the compiler, contraction differs by loop).
+inline float scale_int8_sum(int32_t sum, float sx, float sw, float bias) {
+    return std::fma(static_cast<float>(sum) * sx, sw, bias);
+}
 
 // ---- oneDNN matmul (src/ops/linear_onednn.cpp): primitives cached per shape.
 // Each returns false when oneDNN has no implementation for this CPU and
@@ -43,6 +50,10 @@ bool onednn_int8(const LinearProblem& p);  // x quantised per row to int8, int32
 // False for an [in, out] weight (the next kernel takes it).
 bool gemv_bf16_avx512(const LinearProblem& p);
 bool gemv_bf16_avx2(const LinearProblem& p);
+// One row, int8 W [N, K] with row scales, AVX512-VNNI (src/ops/linear_gemv_int8.cpp):
+// x quantised per row as onednn_int8 does, exact int32 sums, the same result.
+// False for an [in, out] weight or K > 65,536 (oneDNN takes those).
+bool gemv_int8_vnni(const LinearProblem& p);
 // Any rows, any non-f32 weight dtype: W expanded to f32 a panel of output
 // rows at a time, multiplied by the f32 GEMM. Slower than a native kernel,
 // correct on every CPU (the fallback gaze inspect names).

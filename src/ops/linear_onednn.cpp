@@ -156,7 +156,7 @@ bool onednn_int8(const LinearProblem& p) {
     for (int64_t r = 0; r < p.m; ++r) {
         float* y = p.y + r * p.ldy;
         const int32_t* a = acc + r * p.n;
-        for (int64_t j = 0; j < p.n; ++j) y[j] = static_cast<float>(a[j]) * sx[r] * sw[j] + (p.bias ? p.bias[j] : 0.0f);
+        for (int64_t j = 0; j < p.n; ++j) y[j] = scale_int8_sum(a[j], sx[r], sw[j], p.bias ? p.bias[j] : 0.0f);
     }
     return true;
 }
