@@ -14,8 +14,6 @@
 #include <immintrin.h>
 #include <omp.h>
 
-#include <cmath>
-#include <limits>
 #include <vector>
 
 #include "linear_kernels.hpp"
