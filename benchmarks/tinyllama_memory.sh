@@ -19,8 +19,10 @@ for tokens in 128 1024; do
     for dtype in f32 bf16 int8; do
         for dump in "" "--dump $WORK/steps.safetensors"; do
             label="$dtype, prompt $tokens${dump:+, --dump}"
-            out=$(/usr/bin/time -f "maxrss_kb %M" "$GAZE" generate --model "$WORK/model" --dtype "$dtype" --ids "$ids" \
-                  --max-new-tokens 8 --ignore-eos $dump 2>&1 >/dev/null || true)
+            if ! out=$(/usr/bin/time -f "maxrss_kb %M" "$GAZE" generate --model "$WORK/model" --dtype "$dtype" --ids "$ids" \
+                  --max-new-tokens 8 --ignore-eos $dump 2>&1 >/dev/null); then
+                echo "$label: FAILED"; echo "$out" | tail -n 3; continue
+            fi
             rss=$(echo "$out" | sed -n 's/^maxrss_kb //p')
             timing=$(echo "$out" | grep "generated" | sed 's/.*: //' || true)
             echo "$label: max RSS $((rss / 1024)) MiB; $timing"

@@ -11,6 +11,7 @@ throughput counters, and for bf16 and int8 the speed-up over the same row's f32.
 Benchmarks without a dtype in their name (BM_MemoryRead) follow in a second table.
 Failed or skipped runs show their message, never a number."""
 import json
+import re
 import sys
 
 DTYPES = ("f32", "bf16", "int8")
@@ -31,6 +32,11 @@ def split_name(name):
     if len(parts) > 1 and parts[1] in DTYPES:
         return parts[0], parts[1], "/".join(parts[2:])
     return parts[0], None, "/".join(parts[1:])
+
+
+def natural(text):
+    """Sort key that orders the numbers in a name by value: tokens:8 before tokens:128."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]
 
 
 def median_runs(data):
@@ -87,14 +93,15 @@ def main(path):
           f"run {ctx.get('date', '?')} (medians where the run had repetitions)\n")
     print("| benchmark | " + " | ".join(DTYPES) + " |")
     print("|---|" + "---|" * len(DTYPES))
-    for (base, args), by_dtype in rows.items():
+    # Sorted: with --benchmark_enable_random_interleaving the JSON's order is shuffled.
+    for (base, args), by_dtype in sorted(rows.items(), key=lambda item: (natural(item[0][0]), natural(item[0][1]))):
         label = base.removeprefix("BM_") + (f" {args}" if args else "")
         f32 = by_dtype.get("f32")
         print(f"| {label} | " + " | ".join(cell(by_dtype.get(d), f32) for d in DTYPES) + " |")
     if others:
         print("\n| benchmark | time |")
         print("|---|---|")
-        for name, run in others:
+        for name, run in sorted(others, key=lambda item: natural(item[0])):
             print(f"| {name.removeprefix('BM_')} | {cell(run, None)} |")
 
 
